@@ -1,0 +1,61 @@
+//! Commands: the only way the replicated state changes. Append-only: never renumber, remove or
+//! change the meaning of a variant or a field, because old log entries must still apply.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AppId, Timestamp, TokenId};
+use crate::name::{AppName, ConfigKey, ProcessType};
+
+/// Who asked for a change; recorded in releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub token: TokenId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    CreateApp {
+        id: AppId,
+        name: AppName,
+        at: Timestamp,
+    },
+    DestroyApp {
+        name: AppName,
+        at: Timestamp,
+    },
+    /// Sets and unsets config vars in one step and records a new release.
+    UpdateConfig {
+        app: AppName,
+        set: BTreeMap<ConfigKey, String>,
+        unset: BTreeSet<ConfigKey>,
+        by: Actor,
+        at: Timestamp,
+    },
+    /// Sets the number of instances of the named process types; others keep theirs.
+    Scale {
+        app: AppName,
+        quantities: BTreeMap<ProcessType, u32>,
+        at: Timestamp,
+    },
+    CreateToken {
+        id: TokenId,
+        name: String,
+        secret_hash: String,
+        at: Timestamp,
+    },
+}
+
+/// What an accepted command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    AppCreated { id: AppId },
+    AppDestroyed,
+    ReleaseCreated { version: u64 },
+    Scaled,
+    TokenCreated,
+}

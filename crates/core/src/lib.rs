@@ -1,0 +1,23 @@
+//! Spread's pure core: the domain model, the replicated `State`, `Command`s and a deterministic
+//! `apply`.
+//!
+//! Nothing here does I/O, reads a clock or draws a random number: IDs and timestamps are made by
+//! the caller before a command is proposed, and travel inside it. `apply` rejects invalid commands
+//! with a [`Rejection`] value and never panics, so every replica reaches the same state from the
+//! same log.
+
+mod command;
+mod limits;
+mod model;
+mod name;
+mod rejection;
+mod snapshot;
+mod state;
+
+pub use command::{Actor, Command, Outcome};
+pub use limits::Limits;
+pub use model::{App, AppId, Config, ProcessFormation, Release, Timestamp, Token, TokenId};
+pub use name::{AppName, ConfigKey, NameError, ProcessType};
+pub use rejection::Rejection;
+pub use snapshot::{SCHEMA_VERSION, SnapshotError, decode_snapshot, encode_snapshot};
+pub use state::State;

@@ -1,0 +1,90 @@
+//! The entities held in the replicated state.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::name::{AppName, ConfigKey, ProcessType};
+
+/// A point in time, made by the proposer (never by `apply`).
+pub type Timestamp = jiff::Timestamp;
+
+/// An app's config vars, in key order.
+pub type Config = BTreeMap<ConfigKey, String>;
+
+/// The stable identity of an app; a name can be reused after the app is destroyed, an ID never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AppId(pub uuid::Uuid);
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The public part of an API token, used to find its record without revealing its secret.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenId(pub String);
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub id: AppId,
+    pub name: AppName,
+    pub created_at: Timestamp,
+    pub config: Config,
+    /// Releases in version order; versions start at 1 and increase by one.
+    pub releases: Vec<Release>,
+    pub formation: BTreeMap<ProcessType, ProcessFormation>,
+}
+
+impl App {
+    pub fn current_release(&self) -> Option<&Release> {
+        self.releases.last()
+    }
+
+    pub fn next_version(&self) -> u64 {
+        self.current_release().map_or(1, |r| r.version + 1)
+    }
+
+    pub fn release(&self, version: u64) -> Option<&Release> {
+        // Versions are dense from 1, so the position is known; check it anyway.
+        let index = usize::try_from(version.checked_sub(1)?).ok()?;
+        self.releases.get(index).filter(|r| r.version == version)
+    }
+}
+
+/// An immutable snapshot of what runs: the config (and, from the runtime issue on, the image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub version: u64,
+    pub description: String,
+    pub config: Config,
+    pub created_at: Timestamp,
+    /// Name of the token that made the release.
+    pub created_by: String,
+}
+
+/// How many instances of one process type should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessFormation {
+    pub quantity: u32,
+}
+
+/// An API token. Only a password hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: TokenId,
+    pub name: String,
+    /// Argon2id hash of the secret, as a PHC string.
+    pub secret_hash: String,
+    pub created_at: Timestamp,
+}

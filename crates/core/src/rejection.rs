@@ -1,0 +1,63 @@
+//! Why `apply` refused a command. A rejection is a normal result, never a panic: every replica
+//! rejects the same command the same way, and the state is left untouched.
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::Limits;
+use crate::model::TokenId;
+use crate::name::{AppName, ConfigKey, ProcessType};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("app `{name}` already exists; choose another name")]
+    AppExists { name: AppName },
+    #[error("app `{name}` does not exist; `spread apps list` shows the apps there are")]
+    AppNotFound { name: AppName },
+    #[error("config value of `{key}` is {size} bytes; the limit is {} bytes", Limits::CONFIG_VALUE_BYTES)]
+    ConfigValueTooLarge { key: ConfigKey, size: usize },
+    #[error("the app's config would be {size} bytes; the limit is {} bytes: unset vars you no longer need", Limits::CONFIG_TOTAL_BYTES)]
+    ConfigTooLarge { size: usize },
+    #[error("config key `{key}` is both set and unset in the same change")]
+    ConfigKeySetAndUnset { key: ConfigKey },
+    #[error("a config change must set or unset at least one var")]
+    EmptyConfigChange,
+    #[error("{quantity} instances of `{process}` asked; the limit is {} per process type", Limits::MAX_QUANTITY)]
+    QuantityTooLarge { process: ProcessType, quantity: u32 },
+    #[error("a scale change must name at least one process type")]
+    EmptyScale,
+    #[error("token `{id}` already exists")]
+    TokenExists { id: TokenId },
+}
+
+impl Rejection {
+    /// A stable, machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AppExists { .. } => "app_exists",
+            Self::AppNotFound { .. } => "app_not_found",
+            Self::ConfigValueTooLarge { .. } => "config_value_too_large",
+            Self::ConfigTooLarge { .. } => "config_too_large",
+            Self::ConfigKeySetAndUnset { .. } => "config_key_set_and_unset",
+            Self::EmptyConfigChange => "empty_config_change",
+            Self::QuantityTooLarge { .. } => "quantity_too_large",
+            Self::EmptyScale => "empty_scale",
+            Self::TokenExists { .. } => "token_exists",
+        }
+    }
+
+    /// The input field the rejection is about, when there is one.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            Self::AppExists { .. } | Self::AppNotFound { .. } => Some("name".to_owned()),
+            Self::ConfigValueTooLarge { key, .. } | Self::ConfigKeySetAndUnset { key } => {
+                Some(key.to_string())
+            }
+            Self::QuantityTooLarge { process, .. } => Some(process.to_string()),
+            Self::ConfigTooLarge { .. }
+            | Self::EmptyConfigChange
+            | Self::EmptyScale
+            | Self::TokenExists { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The persisted form of the state, with a schema version and migrations from older versions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::State;
+
+/// Version of the persisted state layout. Bump it when the layout changes, and add a migration
+/// from the previous version to `decode_snapshot`, with a fixture test of old bytes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("state snapshot has schema version {found}, newer than this binary's {SCHEMA_VERSION}; upgrade spread")]
+    TooNew { found: u32 },
+    #[error("state snapshot is not valid: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    schema_version: u32,
+    state: &'a State,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    schema_version: u32,
+    state: serde_json::Value,
+}
+
+/// Serializes the state. Equal states give equal bytes.
+pub fn encode_snapshot(state: &State) -> Vec<u8> {
+    // Serializing a tree of maps, strings and numbers cannot fail.
+    serde_json::to_vec(&Envelope { schema_version: SCHEMA_VERSION, state })
+        .expect("state serializes to JSON")
+}
+
+/// Reads a snapshot of this or any earlier schema version.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
+    let raw: RawEnvelope = serde_json::from_slice(bytes)?;
+    match raw.schema_version {
+        SCHEMA_VERSION => Ok(serde_json::from_value(raw.state)?),
+        found => Err(SnapshotError::TooNew { found }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes written by schema version 1; they must always decode.
+    const V1_FIXTURE: &str = r#"{"schema_version":1,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin"}],"formation":{"web":{"quantity":1}}}},"tokens":{}}}"#;
+
+    #[test]
+    fn version_1_snapshots_decode() {
+        let state = decode_snapshot(V1_FIXTURE.as_bytes()).unwrap();
+        let shop = state.app(&"shop".parse().unwrap()).unwrap();
+        assert_eq!(shop.releases.len(), 1);
+        assert_eq!(shop.config.get(&"FOO".parse().unwrap()).unwrap(), "bar");
+        assert_eq!(encode_snapshot(&state), V1_FIXTURE.as_bytes());
+    }
+
+    #[test]
+    fn snapshots_from_a_newer_binary_are_refused_with_a_clear_error() {
+        let err = decode_snapshot(br#"{"schema_version":99,"state":{}}"#).unwrap_err();
+        assert!(err.to_string().contains("upgrade spread"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode_snapshot(b"\x00\x01not json").is_err());
+        assert!(decode_snapshot(br#"{"schema_version":1,"state":{"apps":{"Bad":{}}}}"#).is_err());
+    }
+}

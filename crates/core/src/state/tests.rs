@@ -1,0 +1,241 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::snapshot::encode_snapshot;
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).unwrap()
+}
+
+fn admin() -> Actor {
+    Actor { token: TokenId("t1".into()), name: "admin".into() }
+}
+
+fn name(s: &str) -> AppName {
+    AppName::parse(s).unwrap()
+}
+
+fn key(s: &str) -> ConfigKey {
+    ConfigKey::parse(s).unwrap()
+}
+
+fn create(s: &str, id: u128) -> Command {
+    Command::CreateApp { id: AppId(uuid::Uuid::from_u128(id)), name: name(s), at: at(0) }
+}
+
+fn set(app: &str, pairs: &[(&str, &str)]) -> Command {
+    Command::UpdateConfig {
+        app: name(app),
+        set: pairs.iter().map(|(k, v)| (key(k), v.to_string())).collect(),
+        unset: BTreeSet::new(),
+        by: admin(),
+        at: at(1),
+    }
+}
+
+fn unset(app: &str, keys: &[&str]) -> Command {
+    Command::UpdateConfig {
+        app: name(app),
+        set: BTreeMap::new(),
+        unset: keys.iter().map(|k| key(k)).collect(),
+        by: admin(),
+        at: at(2),
+    }
+}
+
+#[test]
+fn a_new_app_has_no_releases_and_one_web_instance() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let app = state.app(&name("shop")).unwrap();
+    assert!(app.releases.is_empty());
+    assert_eq!(app.formation[&ProcessType::web()].quantity, 1);
+}
+
+#[test]
+fn creating_an_app_twice_is_rejected() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    assert_eq!(state.apply(create("shop", 2)), Err(Rejection::AppExists { name: name("shop") }));
+}
+
+#[test]
+fn every_config_change_makes_a_release_with_the_whole_config() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let v1 = state.apply(set("shop", &[("FOO", "1"), ("BAR", "2")])).unwrap();
+    let v2 = state.apply(unset("shop", &["FOO"])).unwrap();
+    assert_eq!(v1, Outcome::ReleaseCreated { version: 1 });
+    assert_eq!(v2, Outcome::ReleaseCreated { version: 2 });
+    let app = state.app(&name("shop")).unwrap();
+    assert_eq!(app.releases[0].description, "Set BAR, FOO");
+    assert_eq!(app.releases[0].config.len(), 2);
+    assert_eq!(app.releases[1].description, "Unset FOO");
+    assert_eq!(app.releases[1].config, BTreeMap::from([(key("BAR"), "2".to_owned())]));
+    assert_eq!(app.releases[1].created_by, "admin");
+    assert_eq!(app.config, app.releases[1].config);
+}
+
+#[test]
+fn config_limits_are_enforced_and_leave_the_state_unchanged() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let before = state.clone();
+    let big = "x".repeat(Limits::CONFIG_VALUE_BYTES + 1);
+    let err = state.apply(set("shop", &[("BIG", &big)])).unwrap_err();
+    assert_eq!(err.code(), "config_value_too_large");
+    assert_eq!(state, before);
+
+    let value = "x".repeat(Limits::CONFIG_VALUE_BYTES);
+    for i in 0..7 {
+        state.apply(set("shop", &[(&format!("K{i}"), &value)])).unwrap();
+    }
+    let err = state.apply(set("shop", &[("K7", &value), ("K8", &value)])).unwrap_err();
+    assert_eq!(err.code(), "config_too_large");
+    assert_eq!(state.app(&name("shop")).unwrap().releases.len(), 7);
+}
+
+#[test]
+fn unknown_apps_are_rejected_by_every_command() {
+    let mut state = State::default();
+    let missing = Rejection::AppNotFound { name: name("nope") };
+    assert_eq!(state.apply(set("nope", &[("A", "1")])), Err(missing.clone()));
+    assert_eq!(
+        state.apply(Command::DestroyApp { name: name("nope"), at: at(0) }),
+        Err(missing.clone())
+    );
+    let scale = Command::Scale {
+        app: name("nope"),
+        quantities: BTreeMap::from([(ProcessType::web(), 2)]),
+        at: at(0),
+    };
+    assert_eq!(state.apply(scale), Err(missing));
+}
+
+#[test]
+fn scaling_sets_only_the_named_process_types() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let worker = ProcessType::parse("worker").unwrap();
+    let cmd = |q| Command::Scale {
+        app: name("shop"),
+        quantities: BTreeMap::from([(worker.clone(), q)]),
+        at: at(3),
+    };
+    state.apply(cmd(3)).unwrap();
+    let app = state.app(&name("shop")).unwrap();
+    assert_eq!(app.formation[&worker].quantity, 3);
+    assert_eq!(app.formation[&ProcessType::web()].quantity, 1);
+    assert_eq!(state.apply(cmd(Limits::MAX_QUANTITY + 1)).unwrap_err().code(), "quantity_too_large");
+}
+
+#[test]
+fn a_destroyed_name_can_be_reused_and_starts_at_v1() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    state.apply(set("shop", &[("A", "1")])).unwrap();
+    state.apply(Command::DestroyApp { name: name("shop"), at: at(5) }).unwrap();
+    state.apply(create("shop", 2)).unwrap();
+    assert_eq!(state.apply(set("shop", &[("A", "1")])), Ok(Outcome::ReleaseCreated { version: 1 }));
+}
+
+// === properties ===
+
+fn arb_name() -> impl Strategy<Value = AppName> {
+    prop_oneof![Just("a"), Just("b"), Just("c")].prop_map(name)
+}
+
+fn arb_key() -> impl Strategy<Value = ConfigKey> {
+    prop_oneof![Just("A"), Just("B"), Just("C"), Just("PORT")].prop_map(key)
+}
+
+fn arb_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => ".{0,8}",
+        1 => Just("v".repeat(Limits::CONFIG_VALUE_BYTES)),
+        1 => Just("v".repeat(Limits::CONFIG_VALUE_BYTES + 1)),
+    ]
+}
+
+fn arb_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (arb_name(), any::<u128>(), 0i64..1000)
+            .prop_map(|(name, id, s)| Command::CreateApp { id: AppId(uuid::Uuid::from_u128(id)), name, at: at(s) }),
+        (arb_name(), 0i64..1000).prop_map(|(name, s)| Command::DestroyApp { name, at: at(s) }),
+        (
+            arb_name(),
+            proptest::collection::btree_map(arb_key(), arb_value(), 0..3),
+            proptest::collection::btree_set(arb_key(), 0..2),
+            0i64..1000
+        )
+            .prop_map(|(app, set, unset, s)| Command::UpdateConfig { app, set, unset, by: admin(), at: at(s) }),
+        (arb_name(), proptest::collection::btree_map(
+            prop_oneof![Just("web"), Just("worker")].prop_map(|p| ProcessType::parse(p).unwrap()),
+            0u32..150,
+            0..3,
+        ), 0i64..1000)
+            .prop_map(|(app, quantities, s)| Command::Scale { app, quantities, at: at(s) }),
+        ("[a-c]", ".{0,4}").prop_map(|(id, name)| Command::CreateToken {
+            id: TokenId(id),
+            name,
+            secret_hash: "hash".into(),
+            at: at(0),
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn random_command_sequences_keep_the_invariants(commands in proptest::collection::vec(arb_command(), 0..60)) {
+        let mut state = State::default();
+        for command in commands {
+            let before = state.clone();
+            let versions_before: BTreeMap<AppId, u64> =
+                state.apps().map(|a| (a.id, a.next_version() - 1)).collect();
+            match state.apply(command) {
+                Err(_) => prop_assert_eq!(&state, &before, "a rejected command changed the state"),
+                Ok(Outcome::ReleaseCreated { version }) => {
+                    prop_assert!(state.apps().any(|a| versions_before.get(&a.id).map_or(version == 1, |v| version == v + 1)));
+                }
+                Ok(_) => {}
+            }
+            for (app_name, app) in &state.apps {
+                prop_assert_eq!(app_name, &app.name, "an app is stored under its own name");
+                let versions: Vec<u64> = app.releases.iter().map(|r| r.version).collect();
+                let expected: Vec<u64> = (1..=versions.len() as u64).collect();
+                prop_assert_eq!(versions, expected, "release versions are 1, 2, 3, …");
+                let size: usize = app.config.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+                prop_assert!(size <= Limits::CONFIG_TOTAL_BYTES);
+                prop_assert!(app.formation.values().all(|f| f.quantity <= Limits::MAX_QUANTITY));
+            }
+            let ids: BTreeSet<AppId> = state.apps().map(|a| a.id).collect();
+            prop_assert!(ids.len() <= state.apps.len());
+        }
+    }
+
+    #[test]
+    fn apply_is_deterministic(commands in proptest::collection::vec(arb_command(), 0..60)) {
+        let mut a = State::default();
+        let mut b = State::default();
+        let results_a: Vec<_> = commands.iter().cloned().map(|c| a.apply(c)).collect();
+        let results_b: Vec<_> = commands.into_iter().map(|c| b.apply(c)).collect();
+        prop_assert_eq!(results_a, results_b);
+        prop_assert_eq!(encode_snapshot(&a), encode_snapshot(&b));
+    }
+
+    #[test]
+    fn snapshots_round_trip(commands in proptest::collection::vec(arb_command(), 0..40)) {
+        let mut state = State::default();
+        for c in commands {
+            let _ = state.apply(c);
+        }
+        let bytes = encode_snapshot(&state);
+        prop_assert_eq!(crate::snapshot::decode_snapshot(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn commands_survive_a_trip_through_the_log_encoding(command in arb_command()) {
+        let bytes = serde_json::to_vec(&command).unwrap();
+        prop_assert_eq!(serde_json::from_slice::<Command>(&bytes).unwrap(), command);
+    }
+}
