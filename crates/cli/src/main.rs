@@ -1,1 +1,72 @@
-fn main() {}
+//! The `spread` binary: `spread up` runs the platform; every other command is the API client.
+
+mod cmd;
+mod credentials;
+mod env;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "spread", version, about = "Spread: a self-hosted platform to build, run and serve apps")]
+struct Cli {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The app to act on (default: `app` in ./spread.toml).
+    #[arg(short, long, global = true, env = env::APP, value_name = "APP")]
+    app: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the platform on this machine (state, API; agent, gateway and builder as they land).
+    Up(cmd::up::UpArgs),
+    /// Store the API URL and token for the CLI.
+    Login(cmd::login::LoginArgs),
+    /// Create, list, show and destroy apps.
+    #[command(subcommand)]
+    Apps(cmd::apps::AppsCommand),
+    /// Show an app's config vars, or set and unset them (each change makes a release).
+    Config(cmd::config::ConfigArgs),
+    /// Show an app's releases, newest first.
+    Releases,
+    /// Show or change how many instances of each process type run: `spread scale web=2 worker=1`.
+    Scale(cmd::scale::ScaleArgs),
+    /// Show the platform's version, data dir, Raft role and term, and uptime.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = cmd::Context { json: cli.json, app: cli.app };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => cmd::up::run(args).await,
+            Command::Login(args) => cmd::login::run(&ctx, args).await,
+            Command::Apps(command) => cmd::apps::run(&ctx, command).await,
+            Command::Config(args) => cmd::config::run(&ctx, args).await,
+            Command::Releases => cmd::releases::run(&ctx).await,
+            Command::Scale(args) => cmd::scale::run(&ctx, args).await,
+            Command::Status => cmd::status::run(&ctx).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,99 @@
-//! placeholder
+//! Control plane: the HTTP API, authentication and the replicated state behind them.
+//!
+//! [`Server::open`] opens the Raft store, creates the first admin token on a fresh data dir and
+//! binds the API listener; [`Server::serve`] answers requests until the shutdown future resolves.
+
+mod api;
+mod auth;
+mod config;
+mod error;
+mod extract;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use auth::{ParsedToken, hash_secret};
+pub use config::ServerConfig;
+pub use error::ApiError;
+use spread_raft::{RaftConfig, RaftNode};
+use tokio::net::TcpListener;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    raft: RaftNode,
+    auth: Arc<auth::Verifier>,
+    config: Arc<ServerConfig>,
+    started: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the replicated state in {path}: {source}")]
+    Raft { path: String, source: spread_raft::RaftError },
+    #[error("cannot listen on {addr} for the API: {source}; is another spread already running?")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create the first admin token: {0}")]
+    Bootstrap(String),
+    #[error("the API server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A control plane that is ready to serve.
+pub struct Server {
+    state: AppState,
+    listener: TcpListener,
+    admin_token: Option<String>,
+}
+
+impl Server {
+    pub async fn open(config: ServerConfig) -> Result<Self, ServerError> {
+        let raft = RaftNode::open(RaftConfig {
+            data_dir: config.data_dir.clone(),
+            snapshot_every: config.snapshot_every,
+        })
+        .await
+        .map_err(|source| ServerError::Raft { path: config.data_dir.display().to_string(), source })?;
+        let admin_token = auth::bootstrap_admin_token(&raft).await?;
+        let listener = TcpListener::bind(config.api_listen)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.api_listen, source })?;
+        let state = AppState {
+            raft,
+            auth: Arc::new(auth::Verifier::default()),
+            config: Arc::new(config),
+            started: Instant::now(),
+        };
+        Ok(Self { state, listener, admin_token })
+    }
+
+    /// The address the API listens on (useful when the configured port was 0).
+    pub fn api_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The admin token created by this start, if the data dir was new. It exists nowhere else in
+    /// plain text: show it once.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    /// The API as a router, for tests that call it without a socket.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.state.clone())
+    }
+
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let router = api::router(self.state.clone());
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        if let Err(e) = self.state.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+        served.map_err(ServerError::Serve)
+    }
+}

@@ -1,0 +1,52 @@
+//! `/v1/apps`: create, list, show and destroy apps.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use spread_api::{AppInfo, AppSummary, CreateAppRequest};
+use spread_core::{AppId, AppName, Command};
+
+use super::convert::{app_info, with_app};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{self, Path};
+
+pub(super) async fn list(State(state): State<AppState>) -> Json<Vec<AppSummary>> {
+    Json(state.raft.read(|s| {
+        s.apps()
+            .map(|a| AppSummary {
+                name: a.name.to_string(),
+                created_at: a.created_at,
+                release: a.current_release().map(|r| r.version),
+            })
+            .collect()
+    }))
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    extract::Json(req): extract::Json<CreateAppRequest>,
+) -> Result<(StatusCode, Json<AppInfo>), ApiError> {
+    let name = AppName::parse(&req.name)?;
+    let command =
+        Command::CreateApp { id: AppId(uuid::Uuid::now_v7()), name: name.clone(), at: jiff::Timestamp::now() };
+    state.raft.propose(command).await?;
+    let info = with_app(&state, name.as_str(), |a| app_info(a, &state.config.domain))?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+pub(super) async fn info(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<AppInfo>, ApiError> {
+    with_app(&state, &app, |a| app_info(a, &state.config.domain)).map(Json)
+}
+
+pub(super) async fn destroy(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = AppName::parse(&app)?;
+    state.raft.propose(Command::DestroyApp { name, at: jiff::Timestamp::now() }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

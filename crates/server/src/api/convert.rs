@@ -1,0 +1,48 @@
+//! Conversions from the stored model (`spread-core`) to the wire types (`spread-api`).
+
+use spread_core::{App, AppName, Release};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(super) fn release(r: &Release) -> spread_api::Release {
+    spread_api::Release {
+        version: r.version,
+        description: r.description.clone(),
+        created_at: r.created_at,
+        created_by: r.created_by.clone(),
+        config: r.config.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+    }
+}
+
+pub(super) fn formation(app: &App) -> Vec<spread_api::ProcessFormation> {
+    app.formation
+        .iter()
+        .map(|(t, f)| spread_api::ProcessFormation { process_type: t.to_string(), quantity: f.quantity })
+        .collect()
+}
+
+pub(super) fn app_info(app: &App, domain: &str) -> spread_api::AppInfo {
+    spread_api::AppInfo {
+        id: app.id.to_string(),
+        name: app.name.to_string(),
+        created_at: app.created_at,
+        release: app.current_release().map(|r| r.version),
+        config_vars: app.config.len(),
+        formation: formation(app),
+        url: format!("http://{}.{}/", app.name, domain),
+    }
+}
+
+/// Parses the `{app}` path segment and runs `f` on the app, or answers 404.
+pub(super) fn with_app<R>(
+    state: &AppState,
+    name: &str,
+    f: impl FnOnce(&App) -> R,
+) -> Result<R, ApiError> {
+    let name = AppName::parse(name)?;
+    state
+        .raft
+        .read(|s| s.app(&name).map(f))
+        .ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound { name }))
+}

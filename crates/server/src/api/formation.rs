@@ -1,0 +1,35 @@
+//! `/v1/apps/{app}/formation`: how many instances of each process type should run.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use spread_api::{FormationPatch, ProcessFormation};
+use spread_core::{AppName, Command, ProcessType};
+
+use super::convert::{formation, with_app};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{self, Path};
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<Vec<ProcessFormation>>, ApiError> {
+    with_app(&state, &app, formation).map(Json)
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    extract::Json(patch): extract::Json<FormationPatch>,
+) -> Result<Json<Vec<ProcessFormation>>, ApiError> {
+    let name = AppName::parse(&app)?;
+    let quantities = patch
+        .quantities
+        .iter()
+        .map(|(t, q)| Ok((ProcessType::parse(t)?, *q)))
+        .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
+    state.raft.propose(Command::Scale { app: name, quantities, at: jiff::Timestamp::now() }).await?;
+    with_app(&state, &app, formation).map(Json)
+}

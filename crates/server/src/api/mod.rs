@@ -1,0 +1,52 @@
+//! The `/v1` HTTP API. Handlers authenticate, parse and validate, then turn the request into a
+//! `Command` or a read of the state; no business decision lives here.
+
+mod apps;
+mod config;
+mod convert;
+mod formation;
+mod releases;
+mod status;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
+use crate::{AppState, auth, metrics};
+
+pub(crate) fn router(state: AppState) -> Router {
+    metrics::init();
+    let v1 = Router::new()
+        .route("/status", get(status::status))
+        .route("/apps", get(apps::list).post(apps::create))
+        .route("/apps/{app}", get(apps::info).delete(apps::destroy))
+        .route("/apps/{app}/config", get(config::show).patch(config::update))
+        .route("/apps/{app}/releases", get(releases::list))
+        .route("/apps/{app}/releases/{version}", get(releases::show))
+        .route("/apps/{app}/formation", get(formation::show).patch(formation::update));
+    let protected = Router::new()
+        .nest("/v1", v1)
+        .route("/metrics", get(metrics::render))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .merge(protected)
+        .route("/healthz", get(status::healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(metrics::track_requests))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound { what: "path".to_owned() }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
