@@ -38,7 +38,9 @@ enum Target {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
     if args.target == Target::Spread {
         for i in 0..args.apps {
             let r = http
@@ -49,7 +51,11 @@ async fn main() -> Result<()> {
                 .await
                 .context("cannot reach spread")?;
             if !r.status().is_success() && r.status().as_u16() != 409 {
-                bail!("creating app bench-{i} failed: {} {}", r.status(), r.text().await?);
+                bail!(
+                    "creating app bench-{i} failed: {} {}",
+                    r.status(),
+                    r.text().await?
+                );
             }
         }
     }
@@ -58,7 +64,8 @@ async fn main() -> Result<()> {
     let tasks: Vec<_> = (0..args.clients)
         .map(|client| {
             let http = http.clone();
-            let (url, token, target, apps) = (args.url.clone(), args.token.clone(), args.target, args.apps);
+            let (url, token, target, apps) =
+                (args.url.clone(), args.token.clone(), args.target, args.apps);
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = 0u64;
@@ -73,14 +80,21 @@ async fn main() -> Result<()> {
                             .patch(format!("{url}/v1/apps/bench-{}/config", client % apps))
                             .bearer_auth(&token)
                             .json(&serde_json::json!({ format!("KEY_{client}"): n.to_string() })),
-                        Target::Etcd => http.post(format!("{url}/v3/kv/put")).json(&serde_json::json!({
-                            "key": base64(format!("bench/{client}").as_bytes()),
-                            "value": base64(n.to_string().as_bytes()),
-                        })),
+                        Target::Etcd => {
+                            http.post(format!("{url}/v3/kv/put"))
+                                .json(&serde_json::json!({
+                                    "key": base64(format!("bench/{client}").as_bytes()),
+                                    "value": base64(n.to_string().as_bytes()),
+                                }))
+                        }
                     };
                     let response = request.send().await?;
                     if !response.status().is_success() {
-                        bail!("write failed: {} {}", response.status(), response.text().await?);
+                        bail!(
+                            "write failed: {} {}",
+                            response.status(),
+                            response.text().await?
+                        );
                     }
                     response.bytes().await?;
                     if started >= warmup_end {
@@ -119,7 +133,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

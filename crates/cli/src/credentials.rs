@@ -19,8 +19,10 @@ pub struct Credentials {
 pub fn path() -> Result<PathBuf> {
     let base = match env::var(env::XDG_CONFIG_HOME) {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env::var(env::HOME).context("HOME is not set; cannot find the config dir")?)
-            .join(".config"),
+        None => PathBuf::from(
+            env::var(env::HOME).context("HOME is not set; cannot find the config dir")?,
+        )
+        .join(".config"),
     };
     Ok(base.join("spread").join("credentials.toml"))
 }
@@ -41,7 +43,8 @@ pub fn save(credentials: &Credentials) -> Result<PathBuf> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all())
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
@@ -50,9 +53,12 @@ pub fn save(credentials: &Credentials) -> Result<PathBuf> {
 fn load() -> Result<Option<Credentials>> {
     let path = path()?;
     match fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text)
-            .map(Some)
-            .with_context(|| format!("{} is not valid; log in again with `spread login URL --token TOKEN`", path.display())),
+        Ok(text) => toml::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "{} is not valid; log in again with `spread login URL --token TOKEN`",
+                path.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }

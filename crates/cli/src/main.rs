@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "spread", version, about = "Spread: a self-hosted platform to build, run and serve apps")]
+#[command(
+    name = "spread",
+    version,
+    about = "Spread: a self-hosted platform to build, run and serve apps"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
@@ -50,7 +54,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ctx = cmd::Context { json: cli.json, app: cli.app };
+    let ctx = cmd::Context {
+        json: cli.json,
+        app: cli.app,
+    };
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => cmd::up::run(args).await,

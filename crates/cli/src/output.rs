@@ -4,14 +4,21 @@ use comfy_table::{Table, presets};
 use serde::Serialize;
 
 /// A table with a header and no borders, like `ps` or `heroku apps`.
-pub fn table<const N: usize>(header: [&str; N], rows: impl IntoIterator<Item = [String; N]>) -> String {
+pub fn table<const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> String {
     let mut table = Table::new();
     table.load_style(presets::NOTHING).set_header(header);
     for row in rows {
         table.add_row(row);
     }
     // comfy-table pads every line to the table width and indents by one space; trim both.
-    table.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>().join("\n")
+    table
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn json(value: &impl Serialize) -> String {

@@ -17,18 +17,32 @@ fn first_start_logs_the_cli_in_and_later_starts_print_no_token() {
     assert!(p.token.starts_with("spread_"), "{}", p.token);
     let creds = p.home().join(".config/spread/credentials.toml");
     let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "credentials are readable only by their owner");
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "credentials are readable only by their owner"
+    );
     let stored = std::fs::read_to_string(&creds).unwrap();
-    assert!(stored.contains(&p.token) && stored.contains(&p.url), "{stored}");
+    assert!(
+        stored.contains(&p.token) && stored.contains(&p.url),
+        "{stored}"
+    );
 
     p.ok(&["apps", "create", "shop"]);
     let out = p.stop();
     assert!(out.status.success(), "SIGTERM shuts down cleanly");
-    assert_eq!(p.restart(), None, "the token is shown only on the first start");
+    assert_eq!(
+        p.restart(),
+        None,
+        "the token is shown only on the first start"
+    );
     assert!(p.ok(&["apps", "list"]).contains("shop"));
     let raw = std::fs::read(p.data_dir().join("raft.redb")).unwrap();
     let needle = p.token.rsplit('_').next().unwrap().as_bytes();
-    assert!(!raw.windows(needle.len()).any(|w| w == needle), "the token secret is not stored in plain text");
+    assert!(
+        !raw.windows(needle.len()).any(|w| w == needle),
+        "the token secret is not stored in plain text"
+    );
 }
 
 #[test]
@@ -38,27 +52,57 @@ fn the_readme_tour_works() {
     assert!(out.contains("http://shop.localhost/"), "{out}");
     assert!(p.ok(&["apps", "list"]).contains("shop"));
 
-    let out = p.ok(&["config", "set", "FOO=bar", "GREETING=hello world", "-a", "shop"]);
-    assert!(out.contains("Set FOO, GREETING on shop: release v1"), "{out}");
+    let out = p.ok(&[
+        "config",
+        "set",
+        "FOO=bar",
+        "GREETING=hello world",
+        "-a",
+        "shop",
+    ]);
+    assert!(
+        out.contains("Set FOO, GREETING on shop: release v1"),
+        "{out}"
+    );
     let out = p.ok(&["config", "unset", "FOO", "-a", "shop"]);
     assert!(out.contains("Unset FOO on shop: release v2"), "{out}");
-    assert_eq!(p.ok(&["config", "-a", "shop"]).trim(), "GREETING  hello world");
+    assert_eq!(
+        p.ok(&["config", "-a", "shop"]).trim(),
+        "GREETING  hello world"
+    );
 
     let releases = p.ok(&["releases", "-a", "shop"]);
     let lines: Vec<&str> = releases.lines().collect();
-    assert!(lines[0].starts_with("VERSION") && lines[0].contains("DESCRIPTION") && lines[0].contains("BY"), "{releases}");
-    assert!(lines[1].starts_with("v2") && lines[1].contains("Unset FOO") && lines[1].contains("admin"), "{releases}");
-    assert!(lines[2].starts_with("v1") && lines[2].contains("Set FOO, GREETING"), "{releases}");
+    assert!(
+        lines[0].starts_with("VERSION")
+            && lines[0].contains("DESCRIPTION")
+            && lines[0].contains("BY"),
+        "{releases}"
+    );
+    assert!(
+        lines[1].starts_with("v2") && lines[1].contains("Unset FOO") && lines[1].contains("admin"),
+        "{releases}"
+    );
+    assert!(
+        lines[2].starts_with("v1") && lines[2].contains("Set FOO, GREETING"),
+        "{releases}"
+    );
 
     let out = p.ok(&["scale", "web=2", "worker=1", "-a", "shop"]);
-    assert!(out.contains("web") && out.contains('2') && out.contains("worker"), "{out}");
+    assert!(
+        out.contains("web") && out.contains('2') && out.contains("worker"),
+        "{out}"
+    );
     let info = json(&p.ok(&["apps", "info", "shop", "--json"]));
     assert_eq!(info["release"], 2);
     assert_eq!(info["formation"][0]["quantity"], 2);
     assert_eq!(info["formation"][1]["type"], "worker");
 
     let status = p.ok(&["status"]);
-    assert!(status.contains("leader") && status.contains("term"), "{status}");
+    assert!(
+        status.contains("leader") && status.contains("term"),
+        "{status}"
+    );
     let status = json(&p.ok(&["status", "--json"]));
     assert_eq!(status["raft"]["role"], "leader");
     assert_eq!(status["data_dir"], p.data_dir().display().to_string());
@@ -90,7 +134,10 @@ fn every_read_command_speaks_json() {
 fn errors_say_what_was_wrong_and_exit_non_zero() {
     let p = Platform::start();
     let err = p.fails(&["apps", "create", "Not_Valid"]);
-    assert!(err.contains("invalid app name `Not_Valid`") && err.contains("a-z, 0-9"), "{err}");
+    assert!(
+        err.contains("invalid app name `Not_Valid`") && err.contains("a-z, 0-9"),
+        "{err}"
+    );
     let err = p.fails(&["config", "-a", "ghost"]);
     assert!(err.contains("app `ghost` does not exist"), "{err}");
     p.ok(&["apps", "create", "shop"]);
@@ -117,13 +164,24 @@ fn the_app_can_come_from_spread_toml() {
 #[test]
 fn environment_variables_override_stored_credentials() {
     let p = Platform::start();
-    let out = p.command(&["apps", "list"]).env("SPREAD_TOKEN", "spread_wrong").output().unwrap();
+    let out = p
+        .command(&["apps", "list"])
+        .env("SPREAD_TOKEN", "spread_wrong")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing or invalid API token"), "{err}");
-    let out = p.command(&["apps", "list"]).env("SPREAD_URL", "http://127.0.0.1:9").output().unwrap();
+    let out = p
+        .command(&["apps", "list"])
+        .env("SPREAD_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("cannot reach the Spread API"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("cannot reach the Spread API"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -25,7 +25,10 @@ async fn write_until_stopped(
         let patch = BTreeMap::from([("COUNTER".to_owned(), Some(next.to_string()))]);
         match client.update_config(&app, &patch).await {
             Ok(release) => {
-                assert_eq!(release.version, next, "versions follow the acknowledged writes");
+                assert_eq!(
+                    release.version, next,
+                    "versions follow the acknowledged writes"
+                );
                 acked += 1;
             }
             Err(_) => break, // the server died mid-request: that write was never acknowledged
@@ -51,7 +54,12 @@ fn acknowledged_writes_survive_kill_9_at_any_moment() {
             .iter()
             .map(|app| {
                 let client = p.client();
-                runtime.spawn(write_until_stopped(client, app.clone(), acked_total[app], stop.clone()))
+                runtime.spawn(write_until_stopped(
+                    client,
+                    app.clone(),
+                    acked_total[app],
+                    stop.clone(),
+                ))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(run_for));
@@ -66,19 +74,32 @@ fn acknowledged_writes_survive_kill_9_at_any_moment() {
             let config = runtime.block_on(client.config(app)).unwrap();
             let kept = releases.len() as u64;
             let before = acked_total[app];
-            assert!(kept >= before + acked, "round {round}: {app} kept {kept} releases but {} were acknowledged", before + acked);
-            assert!(kept <= before + acked + 1, "round {round}: {app} kept more than the one write in flight");
+            assert!(
+                kept >= before + acked,
+                "round {round}: {app} kept {kept} releases but {} were acknowledged",
+                before + acked
+            );
+            assert!(
+                kept <= before + acked + 1,
+                "round {round}: {app} kept more than the one write in flight"
+            );
             // A write in flight at the kill may or may not have landed, but nothing is half-applied:
             // releases are dense and each one's config is the one its write asked for.
             for (i, release) in releases.iter().enumerate() {
                 assert_eq!(release.version, i as u64 + 1);
                 assert_eq!(release.config["COUNTER"], release.version.to_string());
             }
-            assert_eq!(config.get("COUNTER").cloned(), releases.last().map(|r| r.config["COUNTER"].clone()));
+            assert_eq!(
+                config.get("COUNTER").cloned(),
+                releases.last().map(|r| r.config["COUNTER"].clone())
+            );
             acked_total.insert(app.clone(), kept);
         }
     }
-    assert!(acked_total.values().sum::<u64>() > 0, "the writers made progress");
+    assert!(
+        acked_total.values().sum::<u64>() > 0,
+        "the writers made progress"
+    );
 }
 
 async fn futures_join(handles: Vec<tokio::task::JoinHandle<u64>>) -> Vec<u64> {

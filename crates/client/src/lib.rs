@@ -20,7 +20,11 @@ pub enum ClientError {
     #[error("{}", body.message)]
     Api { status: StatusCode, body: ErrorBody },
     #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
-    Unexpected { url: String, status: StatusCode, detail: String },
+    Unexpected {
+        url: String,
+        status: StatusCode,
+        detail: String,
+    },
 }
 
 impl ClientError {
@@ -49,10 +53,15 @@ impl Client {
         PROVIDER.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let invalid = |reason: String| ClientError::InvalidUrl { url: base_url.to_owned(), reason };
+        let invalid = |reason: String| ClientError::InvalidUrl {
+            url: base_url.to_owned(),
+            reason,
+        };
         let base = Url::parse(base_url).map_err(|e| invalid(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(invalid("use an http:// or https:// URL such as http://127.0.0.1:7070".into()));
+            return Err(invalid(
+                "use an http:// or https:// URL such as http://127.0.0.1:7070".into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("spread/", env!("CARGO_PKG_VERSION")))
@@ -68,7 +77,10 @@ impl Client {
     /// Builds `base/segments...`, percent-encoding each segment so no input can change the path.
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut().expect("base URL was checked").pop_if_empty().extend(segments);
+        url.path_segments_mut()
+            .expect("base URL was checked")
+            .pop_if_empty()
+            .extend(segments);
         url
     }
 
@@ -86,11 +98,18 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let unreachable = |source| ClientError::Unreachable { url: self.base.to_string(), source };
+        let unreachable = |source| ClientError::Unreachable {
+            url: self.base.to_string(),
+            source,
+        };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(unreachable)?;
-        let unexpected = |detail: String| ClientError::Unexpected { url: url.to_string(), status, detail };
+        let unexpected = |detail: String| ClientError::Unexpected {
+            url: url.to_string(),
+            status,
+            detail,
+        };
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => ClientError::Api { status, body },
@@ -100,7 +119,9 @@ impl Client {
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| unexpected(e.to_string()))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| unexpected(e.to_string()))
     }
 
     async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
@@ -124,7 +145,9 @@ impl Client {
     }
 
     pub async fn create_app(&self, name: &str) -> Result<AppInfo> {
-        let req = CreateAppRequest { name: name.to_owned() };
+        let req = CreateAppRequest {
+            name: name.to_owned(),
+        };
         self.expect_body(self.send(Method::POST, &["v1", "apps"], Some(&req)).await?)
     }
 
@@ -133,7 +156,8 @@ impl Client {
     }
 
     pub async fn destroy_app(&self, name: &str) -> Result<()> {
-        self.send::<serde_json::Value>(Method::DELETE, &["v1", "apps", name], None::<&()>).await?;
+        self.send::<serde_json::Value>(Method::DELETE, &["v1", "apps", name], None::<&()>)
+            .await?;
         Ok(())
     }
 
@@ -143,7 +167,9 @@ impl Client {
 
     /// Sets (`Some`) and unsets (`None`) config vars; returns the release this made.
     pub async fn update_config(&self, app: &str, patch: &ConfigPatch) -> Result<Release> {
-        let body = self.send(Method::PATCH, &["v1", "apps", app, "config"], Some(patch)).await?;
+        let body = self
+            .send(Method::PATCH, &["v1", "apps", app, "config"], Some(patch))
+            .await?;
         self.expect_body(body)
     }
 
@@ -156,7 +182,13 @@ impl Client {
     }
 
     pub async fn scale(&self, app: &str, patch: &FormationPatch) -> Result<Vec<ProcessFormation>> {
-        let body = self.send(Method::PATCH, &["v1", "apps", app, "formation"], Some(patch)).await?;
+        let body = self
+            .send(
+                Method::PATCH,
+                &["v1", "apps", app, "formation"],
+                Some(patch),
+            )
+            .await?;
         self.expect_body(body)
     }
 }

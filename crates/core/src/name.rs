@@ -16,12 +16,20 @@ pub struct NameError {
 
 /// Checks a DNS label: 1–63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`.
 fn check_dns_label(what: &'static str, input: &str) -> Result<(), NameError> {
-    const RULE: &str = "use 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit";
-    let fail = || NameError { what, input: input.to_owned(), rule: RULE };
+    const RULE: &str =
+        "use 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit";
+    let fail = || NameError {
+        what,
+        input: input.to_owned(),
+        rule: RULE,
+    };
     if input.is_empty() || input.len() > 63 || input.starts_with('-') || input.ends_with('-') {
         return Err(fail());
     }
-    if !input.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !input
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err(fail());
     }
     Ok(())
@@ -107,7 +115,13 @@ impl ConfigKey {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(input: &str) -> Result<Self, NameError> {
-        let fail = |rule| Err(NameError { what: "config key", input: input.to_owned(), rule });
+        let fail = |rule| {
+            Err(NameError {
+                what: "config key",
+                input: input.to_owned(),
+                rule,
+            })
+        };
         let mut bytes = input.bytes();
         match bytes.next() {
             None => return fail("a config key cannot be empty"),
@@ -140,7 +154,16 @@ mod tests {
         for ok in ["a", "shop", "shop-2", "0", &"a".repeat(63)] {
             assert!(AppName::parse(ok).is_ok(), "{ok} should be accepted");
         }
-        for bad in ["", "-shop", "shop-", "Shop", "sh_op", "shop.x", "ü", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-shop",
+            "shop-",
+            "Shop",
+            "sh_op",
+            "shop.x",
+            "ü",
+            &"a".repeat(64),
+        ] {
             let err = AppName::parse(bad).unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().contains("a-z, 0-9"), "{err}");
@@ -161,7 +184,12 @@ mod tests {
     #[test]
     fn invalid_names_cannot_be_deserialized() {
         assert!(serde_json::from_str::<AppName>("\"Bad Name\"").is_err());
-        assert_eq!(serde_json::from_str::<AppName>("\"good\"").unwrap().as_str(), "good");
+        assert_eq!(
+            serde_json::from_str::<AppName>("\"good\"")
+                .unwrap()
+                .as_str(),
+            "good"
+        );
     }
 
     proptest! {

@@ -14,15 +14,24 @@ pub enum Rejection {
     AppExists { name: AppName },
     #[error("app `{name}` does not exist; `spread apps list` shows the apps there are")]
     AppNotFound { name: AppName },
-    #[error("config value of `{key}` is {size} bytes; the limit is {} bytes", Limits::CONFIG_VALUE_BYTES)]
+    #[error(
+        "config value of `{key}` is {size} bytes; the limit is {} bytes",
+        Limits::CONFIG_VALUE_BYTES
+    )]
     ConfigValueTooLarge { key: ConfigKey, size: usize },
-    #[error("the app's config would be {size} bytes; the limit is {} bytes: unset vars you no longer need", Limits::CONFIG_TOTAL_BYTES)]
+    #[error(
+        "the app's config would be {size} bytes; the limit is {} bytes: unset vars you no longer need",
+        Limits::CONFIG_TOTAL_BYTES
+    )]
     ConfigTooLarge { size: usize },
     #[error("config key `{key}` is both set and unset in the same change")]
     ConfigKeySetAndUnset { key: ConfigKey },
     #[error("a config change must set or unset at least one var")]
     EmptyConfigChange,
-    #[error("{quantity} instances of `{process}` asked; the limit is {} per process type", Limits::MAX_QUANTITY)]
+    #[error(
+        "{quantity} instances of `{process}` asked; the limit is {} per process type",
+        Limits::MAX_QUANTITY
+    )]
     QuantityTooLarge { process: ProcessType, quantity: u32 },
     #[error("a scale change must name at least one process type")]
     EmptyScale,

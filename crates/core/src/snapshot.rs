@@ -10,7 +10,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("state snapshot has schema version {found}, newer than this binary's {SCHEMA_VERSION}; upgrade spread")]
+    #[error(
+        "state snapshot has schema version {found}, newer than this binary's {SCHEMA_VERSION}; upgrade spread"
+    )]
     TooNew { found: u32 },
     #[error("state snapshot is not valid: {0}")]
     Malformed(#[from] serde_json::Error),
@@ -31,8 +33,11 @@ struct RawEnvelope {
 /// Serializes the state. Equal states give equal bytes.
 pub fn encode_snapshot(state: &State) -> Vec<u8> {
     // Serializing a tree of maps, strings and numbers cannot fail.
-    serde_json::to_vec(&Envelope { schema_version: SCHEMA_VERSION, state })
-        .expect("state serializes to JSON")
+    serde_json::to_vec(&Envelope {
+        schema_version: SCHEMA_VERSION,
+        state,
+    })
+    .expect("state serializes to JSON")
 }
 
 /// Reads a snapshot of this or any earlier schema version.

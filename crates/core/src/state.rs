@@ -40,25 +40,50 @@ impl State {
         match command {
             Command::CreateApp { id, name, at } => self.create_app(id, name, at),
             Command::DestroyApp { name, at: _ } => {
-                self.apps.remove(&name).ok_or(Rejection::AppNotFound { name })?;
+                self.apps
+                    .remove(&name)
+                    .ok_or(Rejection::AppNotFound { name })?;
                 Ok(Outcome::AppDestroyed)
             }
-            Command::UpdateConfig { app, set, unset, by, at } => {
-                self.update_config(&app, set, unset, by, at)
-            }
-            Command::Scale { app, quantities, at: _ } => self.scale(&app, quantities),
-            Command::CreateToken { id, name, secret_hash, at } => {
+            Command::UpdateConfig {
+                app,
+                set,
+                unset,
+                by,
+                at,
+            } => self.update_config(&app, set, unset, by, at),
+            Command::Scale {
+                app,
+                quantities,
+                at: _,
+            } => self.scale(&app, quantities),
+            Command::CreateToken {
+                id,
+                name,
+                secret_hash,
+                at,
+            } => {
                 if self.tokens.contains_key(&id) {
                     return Err(Rejection::TokenExists { id });
                 }
-                let token = Token { id: id.clone(), name, secret_hash, created_at: at };
+                let token = Token {
+                    id: id.clone(),
+                    name,
+                    secret_hash,
+                    created_at: at,
+                };
                 self.tokens.insert(id, token);
                 Ok(Outcome::TokenCreated)
             }
         }
     }
 
-    fn create_app(&mut self, id: AppId, name: AppName, at: Timestamp) -> Result<Outcome, Rejection> {
+    fn create_app(
+        &mut self,
+        id: AppId,
+        name: AppName,
+        at: Timestamp,
+    ) -> Result<Outcome, Rejection> {
         if self.apps.contains_key(&name) {
             return Err(Rejection::AppExists { name });
         }
@@ -75,7 +100,9 @@ impl State {
     }
 
     fn app_mut(&mut self, name: &AppName) -> Result<&mut App, Rejection> {
-        self.apps.get_mut(name).ok_or_else(|| Rejection::AppNotFound { name: name.clone() })
+        self.apps
+            .get_mut(name)
+            .ok_or_else(|| Rejection::AppNotFound { name: name.clone() })
     }
 
     fn update_config(
@@ -93,8 +120,14 @@ impl State {
         if let Some(key) = set.keys().find(|k| unset.contains(*k)) {
             return Err(Rejection::ConfigKeySetAndUnset { key: key.clone() });
         }
-        if let Some((key, value)) = set.iter().find(|(_, v)| v.len() > Limits::CONFIG_VALUE_BYTES) {
-            return Err(Rejection::ConfigValueTooLarge { key: key.clone(), size: value.len() });
+        if let Some((key, value)) = set
+            .iter()
+            .find(|(_, v)| v.len() > Limits::CONFIG_VALUE_BYTES)
+        {
+            return Err(Rejection::ConfigValueTooLarge {
+                key: key.clone(),
+                size: value.len(),
+            });
         }
         let mut config = app.config.clone();
         for key in &unset {
@@ -130,7 +163,10 @@ impl State {
         if let Some((process, &quantity)) =
             quantities.iter().find(|(_, q)| **q > Limits::MAX_QUANTITY)
         {
-            return Err(Rejection::QuantityTooLarge { process: process.clone(), quantity });
+            return Err(Rejection::QuantityTooLarge {
+                process: process.clone(),
+                quantity,
+            });
         }
         for (process, quantity) in quantities {
             app.formation.insert(process, ProcessFormation { quantity });
@@ -140,7 +176,10 @@ impl State {
 }
 
 /// `Set FOO, BAR`, `Unset BAZ`, or `Set FOO; unset BAZ`.
-fn describe_config_change(set: &BTreeMap<ConfigKey, String>, unset: &BTreeSet<ConfigKey>) -> String {
+fn describe_config_change(
+    set: &BTreeMap<ConfigKey, String>,
+    unset: &BTreeSet<ConfigKey>,
+) -> String {
     let join = |keys: Vec<&str>| keys.join(", ");
     let set = join(set.keys().map(ConfigKey::as_str).collect());
     let unset = join(unset.iter().map(ConfigKey::as_str).collect());

@@ -15,8 +15,8 @@ use spread_core::{Actor, Command, TokenId};
 use spread_raft::RaftNode;
 use tokio::sync::Semaphore;
 
-use crate::{AppState, ServerError};
 use crate::error::ApiError;
+use crate::{AppState, ServerError};
 
 const PREFIX: &str = "spread_";
 
@@ -34,14 +34,19 @@ impl ParsedToken {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut id)?;
         getrandom::fill(&mut secret)?;
-        Ok(Self { id: TokenId(hex(&id)), secret: hex(&secret) })
+        Ok(Self {
+            id: TokenId(hex(&id)),
+            secret: hex(&secret),
+        })
     }
 
     pub fn parse(token: &str) -> Option<Self> {
         let (id, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
         let is_hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (is_hex(id, 16) && is_hex(secret, 64))
-            .then(|| Self { id: TokenId(id.to_owned()), secret: secret.to_owned() })
+        (is_hex(id, 16) && is_hex(secret, 64)).then(|| Self {
+            id: TokenId(id.to_owned()),
+            secret: secret.to_owned(),
+        })
     }
 
     /// The token as the user types it.
@@ -57,7 +62,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Hashes a token secret for storage (argon2id, PHC string). Slow on purpose: call it off the
 /// async executor.
 pub fn hash_secret(secret: &str) -> Result<String, String> {
-    Argon2::default().hash_password(secret.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password(secret.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Creates the first admin token when the state has none. Returns the token to show once.
@@ -77,7 +85,9 @@ pub(crate) async fn bootstrap_admin_token(raft: &RaftNode) -> Result<Option<Stri
         secret_hash,
         at: jiff::Timestamp::now(),
     };
-    raft.propose(command).await.map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    raft.propose(command)
+        .await
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
     Ok(Some(token.reveal()))
 }
 
@@ -91,7 +101,10 @@ pub(crate) struct Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self { verified: Mutex::default(), slow_checks: Semaphore::new(2) }
+        Self {
+            verified: Mutex::default(),
+            slow_checks: Semaphore::new(2),
+        }
     }
 }
 
@@ -99,27 +112,45 @@ impl Verifier {
     /// Returns who the token belongs to, or `Unauthorized` without saying why.
     pub(crate) async fn verify(&self, raft: &RaftNode, presented: &str) -> Result<Actor, ApiError> {
         let token = ParsedToken::parse(presented).ok_or(ApiError::Unauthorized)?;
-        let Some((name, stored_hash)) =
-            raft.read(|s| s.token(&token.id).map(|t| (t.name.clone(), t.secret_hash.clone())))
-        else {
+        let Some((name, stored_hash)) = raft.read(|s| {
+            s.token(&token.id)
+                .map(|t| (t.name.clone(), t.secret_hash.clone()))
+        }) else {
             return Err(ApiError::Unauthorized);
         };
         let digest: [u8; 32] = Sha256::digest(token.secret.as_bytes()).into();
-        let known = self.verified.lock().expect("verifier lock").get(&token.id).copied();
+        let known = self
+            .verified
+            .lock()
+            .expect("verifier lock")
+            .get(&token.id)
+            .copied();
         if !known.is_some_and(|k| constant_time_eq(&k, &digest)) {
-            let _permit = self.slow_checks.acquire().await.map_err(|_| ApiError::Unauthorized)?;
+            let _permit = self
+                .slow_checks
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Unauthorized)?;
             let secret = token.secret.clone();
             let ok = tokio::task::spawn_blocking(move || {
-                Argon2::default().verify_password(secret.as_bytes(), stored_hash.as_str()).is_ok()
+                Argon2::default()
+                    .verify_password(secret.as_bytes(), stored_hash.as_str())
+                    .is_ok()
             })
             .await
             .unwrap_or(false);
             if !ok {
                 return Err(ApiError::Unauthorized);
             }
-            self.verified.lock().expect("verifier lock").insert(token.id.clone(), digest);
+            self.verified
+                .lock()
+                .expect("verifier lock")
+                .insert(token.id.clone(), digest);
         }
-        Ok(Actor { token: token.id, name })
+        Ok(Actor {
+            token: token.id,
+            name,
+        })
     }
 }
 
@@ -160,8 +191,16 @@ mod tests {
     fn hashes_verify_only_the_right_secret() {
         let hash = hash_secret("right").unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(Argon2::default().verify_password(b"right", hash.as_str()).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong", hash.as_str()).is_err());
+        assert!(
+            Argon2::default()
+                .verify_password(b"right", hash.as_str())
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong", hash.as_str())
+                .is_err()
+        );
     }
 
     proptest! {

@@ -17,6 +17,11 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn new(data_dir: PathBuf, api_listen: SocketAddr) -> Self {
-        Self { data_dir, api_listen, domain: "localhost".to_owned(), snapshot_every: 5000 }
+        Self {
+            data_dir,
+            api_listen,
+            domain: "localhost".to_owned(),
+            snapshot_every: 5000,
+        }
     }
 }

@@ -15,7 +15,11 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidName(#[from] NameError),
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String, field: Option<String> },
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -41,14 +45,20 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, Option<String>) {
         match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
-            Self::InvalidName(e) => (StatusCode::BAD_REQUEST, "invalid_name", Some(e.input.clone())),
+            Self::InvalidName(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_name",
+                Some(e.input.clone()),
+            ),
             Self::BadRequest { code, field, .. } => (StatusCode::BAD_REQUEST, code, field.clone()),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", None),
             Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", None),
             Self::Rejected(r) => {
                 let status = match r {
                     Rejection::AppNotFound { .. } => StatusCode::NOT_FOUND,
-                    Rejection::AppExists { .. } | Rejection::TokenExists { .. } => StatusCode::CONFLICT,
+                    Rejection::AppExists { .. } | Rejection::TokenExists { .. } => {
+                        StatusCode::CONFLICT
+                    }
                     _ => StatusCode::BAD_REQUEST,
                 };
                 (status, r.code(), r.field())
@@ -65,7 +75,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        let body = ErrorBody { code: code.to_owned(), message: self.to_string(), field };
+        let body = ErrorBody {
+            code: code.to_owned(),
+            message: self.to_string(),
+            field,
+        };
         (status, Json(body)).into_response()
     }
 }

@@ -22,7 +22,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit: BODY_LIMIT }
             } else {
-                ApiError::BadRequest { code: "unreadable_body", message: e.body_text(), field: None }
+                ApiError::BadRequest {
+                    code: "unreadable_body",
+                    message: e.body_text(),
+                    field: None,
+                }
             }
         })?;
         parse(&bytes).map(Json)
@@ -47,6 +51,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|e| ApiError::BadRequest { code: "invalid_path", message: e.body_text(), field: None })
+            .map_err(|e| ApiError::BadRequest {
+                code: "invalid_path",
+                message: e.body_text(),
+                field: None,
+            })
     }
 }

@@ -32,9 +32,15 @@ pub(crate) struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot open the replicated state in {path}: {source}")]
-    Raft { path: String, source: spread_raft::RaftError },
+    Raft {
+        path: String,
+        source: spread_raft::RaftError,
+    },
     #[error("cannot listen on {addr} for the API: {source}; is another spread already running?")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot create the first admin token: {0}")]
     Bootstrap(String),
     #[error("the API server failed: {0}")]
@@ -55,23 +61,35 @@ impl Server {
             snapshot_every: config.snapshot_every,
         })
         .await
-        .map_err(|source| ServerError::Raft { path: config.data_dir.display().to_string(), source })?;
+        .map_err(|source| ServerError::Raft {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let admin_token = auth::bootstrap_admin_token(&raft).await?;
         let listener = TcpListener::bind(config.api_listen)
             .await
-            .map_err(|source| ServerError::Bind { addr: config.api_listen, source })?;
+            .map_err(|source| ServerError::Bind {
+                addr: config.api_listen,
+                source,
+            })?;
         let state = AppState {
             raft,
             auth: Arc::new(auth::Verifier::default()),
             config: Arc::new(config),
             started: Instant::now(),
         };
-        Ok(Self { state, listener, admin_token })
+        Ok(Self {
+            state,
+            listener,
+            admin_token,
+        })
     }
 
     /// The address the API listens on (useful when the configured port was 0).
     pub fn api_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// The admin token created by this start, if the data dir was new. It exists nowhere else in
@@ -90,7 +108,9 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let router = api::router(self.state.clone());
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         if let Err(e) = self.state.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }

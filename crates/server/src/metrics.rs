@@ -36,7 +36,11 @@ pub(crate) async fn track_requests(req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let start = Instant::now();
     let response = next.run(req).await;
-    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
     metrics::counter!("spread_api_requests_total", &labels).increment(1);
     metrics::histogram!("spread_api_request_duration_seconds", &labels[..2])
         .record(start.elapsed().as_secs_f64());
@@ -50,5 +54,8 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("spread_raft_last_applied_index").set(raft.last_applied.unwrap_or(0) as f64);
     metrics::gauge!("spread_raft_last_log_index").set(raft.last_log_index.unwrap_or(0) as f64);
     metrics::gauge!("spread_apps").set(state.raft.read(|s| s.apps().count()) as f64);
-    ([("content-type", "text/plain; version=0.0.4")], handle().render())
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        handle().render(),
+    )
 }

@@ -20,8 +20,16 @@ async fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap());
     let server = Server::open(config).await.unwrap();
-    let token = server.admin_token().expect("a new data dir makes an admin token").to_owned();
-    Api { router: server.router(), token, _dir: dir, _server: server }
+    let token = server
+        .admin_token()
+        .expect("a new data dir makes an admin token")
+        .to_owned();
+    Api {
+        router: server.router(),
+        token,
+        _dir: dir,
+        _server: server,
+    }
 }
 
 impl Api {
@@ -30,27 +38,53 @@ impl Api {
         self.raw(method, path, Some(&self.token), body).await
     }
 
-    async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Body) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
         }
-        let response = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, value)
     }
 
     async fn create(&self, name: &str) -> (StatusCode, Value) {
-        self.call(Method::POST, "/v1/apps", Some(json!({ "name": name }))).await
+        self.call(Method::POST, "/v1/apps", Some(json!({ "name": name })))
+            .await
     }
 }
 
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    assert!(body.get("field").is_some(), "every error has a field key: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body.get("field").is_some(),
+        "every error has a field key: {body}"
+    );
 }
 
 #[tokio::test]
@@ -85,33 +119,56 @@ async fn duplicate_and_invalid_names_are_refused_with_the_rule() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "invalid_name");
     assert_eq!(body["field"], "Bad_Name");
-    assert!(body["message"].as_str().unwrap().contains("a-z, 0-9"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("a-z, 0-9"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn config_changes_make_releases_with_descriptions_and_author() {
     let api = api().await;
     api.create("shop").await;
-    let (status, release) =
-        api.call(Method::PATCH, "/v1/apps/shop/config", Some(json!({ "FOO": "1", "BAR": "2" }))).await;
+    let (status, release) = api
+        .call(
+            Method::PATCH,
+            "/v1/apps/shop/config",
+            Some(json!({ "FOO": "1", "BAR": "2" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(release["version"], 1);
     assert_eq!(release["description"], "Set BAR, FOO");
     assert_eq!(release["created_by"], "admin");
 
-    let (_, release) = api.call(Method::PATCH, "/v1/apps/shop/config", Some(json!({ "FOO": null }))).await;
+    let (_, release) = api
+        .call(
+            Method::PATCH,
+            "/v1/apps/shop/config",
+            Some(json!({ "FOO": null })),
+        )
+        .await;
     assert_eq!(release["description"], "Unset FOO");
     assert_eq!(release["config"], json!({ "BAR": "2" }));
 
     let (_, config) = api.call(Method::GET, "/v1/apps/shop/config", None).await;
     assert_eq!(config, json!({ "BAR": "2" }));
     let (_, releases) = api.call(Method::GET, "/v1/apps/shop/releases", None).await;
-    let versions: Vec<_> = releases.as_array().unwrap().iter().map(|r| r["version"].clone()).collect();
+    let versions: Vec<_> = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].clone())
+        .collect();
     assert_eq!(versions, vec![json!(1), json!(2)]);
-    let (status, v1) = api.call(Method::GET, "/v1/apps/shop/releases/v1", None).await;
+    let (status, v1) = api
+        .call(Method::GET, "/v1/apps/shop/releases/v1", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v1["config"], json!({ "BAR": "2", "FOO": "1" }));
-    let (status, body) = api.call(Method::GET, "/v1/apps/shop/releases/v9", None).await;
+    let (status, body) = api
+        .call(Method::GET, "/v1/apps/shop/releases/v9", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "not_found");
 }
@@ -120,11 +177,23 @@ async fn config_changes_make_releases_with_descriptions_and_author() {
 async fn bad_config_keys_and_values_are_refused() {
     let api = api().await;
     api.create("shop").await;
-    let (status, body) = api.call(Method::PATCH, "/v1/apps/shop/config", Some(json!({ "1BAD": "x" }))).await;
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            "/v1/apps/shop/config",
+            Some(json!({ "1BAD": "x" })),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "1BAD");
     let big = "x".repeat(32 * 1024 + 1);
-    let (status, body) = api.call(Method::PATCH, "/v1/apps/shop/config", Some(json!({ "BIG": big }))).await;
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            "/v1/apps/shop/config",
+            Some(json!({ "BIG": big })),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "config_value_too_large");
     let (_, releases) = api.call(Method::GET, "/v1/apps/shop/releases", None).await;
@@ -136,11 +205,18 @@ async fn scaling_stores_the_formation() {
     let api = api().await;
     api.create("shop").await;
     let patch = json!({ "quantities": { "web": 3, "worker": 2 } });
-    let (status, formation) = api.call(Method::PATCH, "/v1/apps/shop/formation", Some(patch)).await;
+    let (status, formation) = api
+        .call(Method::PATCH, "/v1/apps/shop/formation", Some(patch))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(formation, json!([{ "type": "web", "quantity": 3 }, { "type": "worker", "quantity": 2 }]));
+    assert_eq!(
+        formation,
+        json!([{ "type": "web", "quantity": 3 }, { "type": "worker", "quantity": 2 }])
+    );
     let patch = json!({ "quantities": { "web": 1000 } });
-    let (status, body) = api.call(Method::PATCH, "/v1/apps/shop/formation", Some(patch)).await;
+    let (status, body) = api
+        .call(Method::PATCH, "/v1/apps/shop/formation", Some(patch))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "quantity_too_large");
 }
@@ -148,17 +224,29 @@ async fn scaling_stores_the_formation() {
 #[tokio::test]
 async fn malformed_json_is_refused_saying_where() {
     let api = api().await;
-    let (status, body) = api.raw(Method::POST, "/v1/apps", Some(&api.token.clone()), Body::from("{\"name\": ")).await;
+    let (status, body) = api
+        .raw(
+            Method::POST,
+            "/v1/apps",
+            Some(&api.token.clone()),
+            Body::from("{\"name\": "),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "malformed_json");
-    assert!(body["message"].as_str().unwrap().contains("line 1 column"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("line 1 column"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
     let api = api().await;
     let body = Body::from(vec![b' '; 2 * 1024 * 1024]);
-    let (status, body) = api.raw(Method::POST, "/v1/apps", Some(&api.token.clone()), body).await;
+    let (status, body) = api
+        .raw(Method::POST, "/v1/apps", Some(&api.token.clone()), body)
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&body, "body_too_large");
 }
@@ -166,9 +254,18 @@ async fn bodies_over_the_limit_get_413() {
 #[tokio::test]
 async fn missing_or_wrong_tokens_get_401_and_nothing_else() {
     let api = api().await;
-    let wrong_secret = format!("{}{}", &api.token[..api.token.len() - 1], if api.token.ends_with('0') { "1" } else { "0" });
+    let wrong_secret = format!(
+        "{}{}",
+        &api.token[..api.token.len() - 1],
+        if api.token.ends_with('0') { "1" } else { "0" }
+    );
     let unknown_id = "spread_0000000000000000_".to_owned() + &"a".repeat(64);
-    for token in [None, Some("nonsense"), Some(wrong_secret.as_str()), Some(unknown_id.as_str())] {
+    for token in [
+        None,
+        Some("nonsense"),
+        Some(wrong_secret.as_str()),
+        Some(unknown_id.as_str()),
+    ] {
         for path in ["/v1/apps", "/v1/apps/secret-app", "/v1/status", "/metrics"] {
             let (status, body) = api.raw(Method::GET, path, token, Body::empty()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with {token:?}");
@@ -212,7 +309,10 @@ fn arb_path() -> impl Strategy<Value = String> {
         "[a-z0-9-]{0,70}".prop_map(|a| format!("/v1/apps/{a}")),
         "[a-zA-Z0-9%._-]{0,20}".prop_map(|a| format!("/v1/apps/{a}/config")),
         "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/formation")),
-        ("[a-z]{1,5}", ".{0,6}").prop_map(|(a, v)| format!("/v1/apps/{a}/releases/{}", v.replace(|c: char| !c.is_ascii_alphanumeric(), ""))),
+        ("[a-z]{1,5}", ".{0,6}").prop_map(|(a, v)| format!(
+            "/v1/apps/{a}/releases/{}",
+            v.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        )),
     ]
 }
 
@@ -234,7 +334,11 @@ fn no_request_makes_the_server_fail() {
     let api = runtime.block_on(api());
     runtime.block_on(api.create("a"));
     let methods = [Method::GET, Method::POST, Method::PATCH, Method::DELETE];
-    let config = ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() };
+    let config = ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
     proptest!(config, |(path in arb_path(), body in arb_body(), m in 0usize..4)| {
         let (status, value) = runtime.block_on(api.raw(methods[m].clone(), &path, Some(&api.token), Body::from(body)));
         prop_assert!(!status.is_server_error(), "{} {} -> {} {}", methods[m], path, status, value);

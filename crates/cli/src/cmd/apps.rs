@@ -43,7 +43,13 @@ pub async fn run(ctx: &Context, command: AppsCommand) -> Result<()> {
             } else if apps.is_empty() {
                 println!("No apps yet. Create one with `spread apps create NAME`.");
             } else {
-                let rows = apps.iter().map(|a| [a.name.clone(), output::release(a.release), output::time(a.created_at)]);
+                let rows = apps.iter().map(|a| {
+                    [
+                        a.name.clone(),
+                        output::release(a.release),
+                        output::time(a.created_at),
+                    ]
+                });
                 println!("{}", output::table(["NAME", "RELEASE", "CREATED"], rows));
             }
         }
@@ -52,8 +58,11 @@ pub async fn run(ctx: &Context, command: AppsCommand) -> Result<()> {
             if ctx.json {
                 println!("{}", output::json(&app));
             } else {
-                let formation: Vec<String> =
-                    app.formation.iter().map(|f| format!("{}={}", f.process_type, f.quantity)).collect();
+                let formation: Vec<String> = app
+                    .formation
+                    .iter()
+                    .map(|f| format!("{}={}", f.process_type, f.quantity))
+                    .collect();
                 let rows = [
                     ["Name".to_owned(), app.name.clone()],
                     ["URL".to_owned(), app.url.clone()],
@@ -77,7 +86,10 @@ pub async fn run(ctx: &Context, command: AppsCommand) -> Result<()> {
             }
             client.destroy_app(&name).await?;
             if ctx.json {
-                println!("{}", output::json(&serde_json::json!({ "destroyed": name })));
+                println!(
+                    "{}",
+                    output::json(&serde_json::json!({ "destroyed": name }))
+                );
             } else {
                 println!("Destroyed app {name}.");
             }

@@ -36,7 +36,9 @@ pub async fn run(ctx: &Context, args: ConfigArgs) -> Result<()> {
             if ctx.json {
                 println!("{}", output::json(&vars));
             } else if vars.is_empty() {
-                println!("{app} has no config vars. Set one with `spread config set KEY=VALUE -a {app}`.");
+                println!(
+                    "{app} has no config vars. Set one with `spread config set KEY=VALUE -a {app}`."
+                );
             } else {
                 let width = vars.keys().map(String::len).max().unwrap_or(0);
                 for (key, value) in &vars {
@@ -65,7 +67,10 @@ pub async fn run(ctx: &Context, args: ConfigArgs) -> Result<()> {
     if ctx.json {
         println!("{}", output::json(&release));
     } else {
-        println!("{} on {app}: release v{}", release.description, release.version);
+        println!(
+            "{} on {app}: release v{}",
+            release.description, release.version
+        );
     }
     Ok(())
 }

@@ -27,11 +27,20 @@ pub async fn run(ctx: &Context, args: LoginArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    let path = credentials::save(&Credentials { url: url.clone(), token: args.token })?;
+    let path = credentials::save(&Credentials {
+        url: url.clone(),
+        token: args.token,
+    })?;
     if ctx.json {
-        println!("{}", output::json(&serde_json::json!({ "url": url, "credentials": path })));
+        println!(
+            "{}",
+            output::json(&serde_json::json!({ "url": url, "credentials": path }))
+        );
     } else {
-        println!("Logged in to {url}. Credentials saved in {}.", path.display());
+        println!(
+            "Logged in to {url}. Credentials saved in {}.",
+            path.display()
+        );
     }
     Ok(())
 }

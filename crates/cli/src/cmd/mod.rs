@@ -36,8 +36,11 @@ impl Context {
                 struct Manifest {
                     app: Option<String>,
                 }
-                let manifest: Manifest = toml::from_str(&text).context("./spread.toml is not valid TOML")?;
-                manifest.app.context("./spread.toml has no `app = \"NAME\"` line; pass -a APP")
+                let manifest: Manifest =
+                    toml::from_str(&text).context("./spread.toml is not valid TOML")?;
+                manifest
+                    .app
+                    .context("./spread.toml has no `app = \"NAME\"` line; pass -a APP")
             }
             Err(_) => bail!("no app given: pass -a APP (or set app = \"NAME\" in ./spread.toml)"),
         }

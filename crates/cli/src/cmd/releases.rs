@@ -15,9 +15,17 @@ pub async fn run(ctx: &Context) -> Result<()> {
         println!("{app} has no releases yet. Config changes and deploys make releases.");
     } else {
         let rows = releases.iter().map(|r| {
-            [format!("v{}", r.version), r.description.clone(), r.created_by.clone(), output::time(r.created_at)]
+            [
+                format!("v{}", r.version),
+                r.description.clone(),
+                r.created_by.clone(),
+                output::time(r.created_at),
+            ]
         });
-        println!("{}", output::table(["VERSION", "DESCRIPTION", "BY", "CREATED"], rows));
+        println!(
+            "{}",
+            output::table(["VERSION", "DESCRIPTION", "BY", "CREATED"], rows)
+        );
     }
     Ok(())
 }

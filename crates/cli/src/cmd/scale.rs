@@ -26,8 +26,11 @@ pub async fn run(ctx: &Context, args: ScaleArgs) -> Result<()> {
             .changes
             .iter()
             .map(|change| {
-                let parsed = change.split_once('=').and_then(|(t, n)| Some((t.to_owned(), n.parse::<u32>().ok()?)));
-                parsed.with_context(|| format!("`{change}` is not TYPE=N; write it as e.g. `web=2`"))
+                let parsed = change
+                    .split_once('=')
+                    .and_then(|(t, n)| Some((t.to_owned(), n.parse::<u32>().ok()?)));
+                parsed
+                    .with_context(|| format!("`{change}` is not TYPE=N; write it as e.g. `web=2`"))
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
         client.scale(&app, &FormationPatch { quantities }).await?
@@ -35,7 +38,9 @@ pub async fn run(ctx: &Context, args: ScaleArgs) -> Result<()> {
     if ctx.json {
         println!("{}", output::json(&formation));
     } else {
-        let rows = formation.iter().map(|f| [f.process_type.clone(), f.quantity.to_string()]);
+        let rows = formation
+            .iter()
+            .map(|f| [f.process_type.clone(), f.quantity.to_string()]);
         println!("{}", output::table(["TYPE", "QUANTITY"], rows));
     }
     Ok(())

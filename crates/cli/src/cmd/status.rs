@@ -13,13 +13,28 @@ pub async fn run(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     let raft = &status.raft;
-    let applied = raft.last_applied.map_or_else(|| "-".to_owned(), |i| i.to_string());
+    let applied = raft
+        .last_applied
+        .map_or_else(|| "-".to_owned(), |i| i.to_string());
     let rows = [
         ("API", client.base_url().to_string()),
         ("Version", status.version.clone()),
         ("Data dir", status.data_dir.clone()),
-        ("Raft", format!("{} (node {}, term {}, applied index {applied})", raft.role, raft.node_id, raft.term)),
-        ("Voters", raft.voters.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+        (
+            "Raft",
+            format!(
+                "{} (node {}, term {}, applied index {applied})",
+                raft.role, raft.node_id, raft.term
+            ),
+        ),
+        (
+            "Voters",
+            raft.voters
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
         ("Uptime", uptime(status.uptime_seconds)),
     ];
     for (k, v) in rows {
@@ -29,7 +44,12 @@ pub async fn run(ctx: &Context) -> Result<()> {
 }
 
 fn uptime(seconds: u64) -> String {
-    let (d, h, m, s) = (seconds / 86400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    let (d, h, m, s) = (
+        seconds / 86400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m {s}s"),

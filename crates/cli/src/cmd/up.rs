@@ -44,20 +44,29 @@ fn default_data_dir() -> Result<PathBuf> {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 pub async fn run(args: UpArgs) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data dir {}; pass --data-dir DIR", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| {
+        format!(
+            "cannot create the data dir {}; pass --data-dir DIR",
+            data_dir.display()
+        )
+    })?;
     let mut config = ServerConfig::new(data_dir.clone(), args.api_listen);
     config.domain = args.domain;
     config.snapshot_every = args.snapshot_every;
@@ -69,7 +78,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let server = Server::open(config).await?;
     let addr = server.api_addr();
     // A wildcard listen address is reachable on loopback; that is what the local CLI uses.
-    let local = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
+    let local = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
     let url = format!("http://{local}");
     println!("Spread is up: API on {url}, data in {}", data_dir.display());
     if let Some(token) = server.admin_token() {
@@ -84,8 +97,14 @@ fn announce_admin_token(url: &str, token: &str) {
     println!();
     println!("Admin API token (shown only this once, keep it safe):");
     println!("  {token}");
-    match credentials::save(&Credentials { url: url.to_owned(), token: token.to_owned() }) {
-        Ok(path) => println!("The CLI of this user is logged in already ({}).", path.display()),
+    match credentials::save(&Credentials {
+        url: url.to_owned(),
+        token: token.to_owned(),
+    }) {
+        Ok(path) => println!(
+            "The CLI of this user is logged in already ({}).",
+            path.display()
+        ),
         Err(e) => println!("Could not log this user's CLI in: {e:#}"),
     }
     println!("To log in elsewhere:");

@@ -36,8 +36,16 @@ impl Platform {
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         let started = launch(dir.path(), &extra_args, "127.0.0.1:0");
-        let token = started.token.expect("the first start prints an admin token");
-        Self { dir, url: started.url, token, child: Some(started.child), extra_args }
+        let token = started
+            .token
+            .expect("the first start prints an admin token");
+        Self {
+            dir,
+            url: started.url,
+            token,
+            child: Some(started.child),
+            extra_args,
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -63,14 +71,22 @@ impl Platform {
     /// Runs a command that must succeed and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.spread(args);
-        assert!(out.status.success(), "spread {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "spread {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// Runs a command that must fail and returns its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.spread(args);
-        assert!(!out.status.success(), "spread {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "spread {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -89,7 +105,11 @@ impl Platform {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> Output {
         let child = self.child.take().expect("platform is running");
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         child.wait_with_output().unwrap()
     }
@@ -153,15 +173,15 @@ fn launch(dir: &Path, extra_args: &[String], addr: &str) -> Started {
         }
         let _ = tx.send(("eof", String::new()));
     });
-    let (kind, url) = rx.recv_timeout(Duration::from_secs(60)).expect("spread up did not start within 60 s");
+    let (kind, url) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("spread up did not start within 60 s");
     assert_eq!(kind, "url", "spread up exited before it was ready");
     // A first start prints the token block right after the URL line; a restart does not.
     let mut token = None;
-    if let Ok((kind, value)) = rx.recv_timeout(Duration::from_millis(300)) {
-        if kind == "token" {
-            token = Some(value);
-            let _ = rx.recv_timeout(Duration::from_secs(5));
-        }
+    if let Ok(("token", value)) = rx.recv_timeout(Duration::from_millis(300)) {
+        token = Some(value);
+        let _ = rx.recv_timeout(Duration::from_secs(5));
     }
     Started { child, url, token }
 }

@@ -1,3 +1,5 @@
+//! Tests of `State::apply`: examples first, then properties over random command sequences.
+
 use proptest::prelude::*;
 
 use super::*;
@@ -8,7 +10,10 @@ fn at(second: i64) -> Timestamp {
 }
 
 fn admin() -> Actor {
-    Actor { token: TokenId("t1".into()), name: "admin".into() }
+    Actor {
+        token: TokenId("t1".into()),
+        name: "admin".into(),
+    }
 }
 
 fn name(s: &str) -> AppName {
@@ -20,7 +25,11 @@ fn key(s: &str) -> ConfigKey {
 }
 
 fn create(s: &str, id: u128) -> Command {
-    Command::CreateApp { id: AppId(uuid::Uuid::from_u128(id)), name: name(s), at: at(0) }
+    Command::CreateApp {
+        id: AppId(uuid::Uuid::from_u128(id)),
+        name: name(s),
+        at: at(0),
+    }
 }
 
 fn set(app: &str, pairs: &[(&str, &str)]) -> Command {
@@ -56,14 +65,19 @@ fn a_new_app_has_no_releases_and_one_web_instance() {
 fn creating_an_app_twice_is_rejected() {
     let mut state = State::default();
     state.apply(create("shop", 1)).unwrap();
-    assert_eq!(state.apply(create("shop", 2)), Err(Rejection::AppExists { name: name("shop") }));
+    assert_eq!(
+        state.apply(create("shop", 2)),
+        Err(Rejection::AppExists { name: name("shop") })
+    );
 }
 
 #[test]
 fn every_config_change_makes_a_release_with_the_whole_config() {
     let mut state = State::default();
     state.apply(create("shop", 1)).unwrap();
-    let v1 = state.apply(set("shop", &[("FOO", "1"), ("BAR", "2")])).unwrap();
+    let v1 = state
+        .apply(set("shop", &[("FOO", "1"), ("BAR", "2")]))
+        .unwrap();
     let v2 = state.apply(unset("shop", &["FOO"])).unwrap();
     assert_eq!(v1, Outcome::ReleaseCreated { version: 1 });
     assert_eq!(v2, Outcome::ReleaseCreated { version: 2 });
@@ -71,7 +85,10 @@ fn every_config_change_makes_a_release_with_the_whole_config() {
     assert_eq!(app.releases[0].description, "Set BAR, FOO");
     assert_eq!(app.releases[0].config.len(), 2);
     assert_eq!(app.releases[1].description, "Unset FOO");
-    assert_eq!(app.releases[1].config, BTreeMap::from([(key("BAR"), "2".to_owned())]));
+    assert_eq!(
+        app.releases[1].config,
+        BTreeMap::from([(key("BAR"), "2".to_owned())])
+    );
     assert_eq!(app.releases[1].created_by, "admin");
     assert_eq!(app.config, app.releases[1].config);
 }
@@ -88,9 +105,13 @@ fn config_limits_are_enforced_and_leave_the_state_unchanged() {
 
     let value = "x".repeat(Limits::CONFIG_VALUE_BYTES);
     for i in 0..7 {
-        state.apply(set("shop", &[(&format!("K{i}"), &value)])).unwrap();
+        state
+            .apply(set("shop", &[(&format!("K{i}"), &value)]))
+            .unwrap();
     }
-    let err = state.apply(set("shop", &[("K7", &value), ("K8", &value)])).unwrap_err();
+    let err = state
+        .apply(set("shop", &[("K7", &value), ("K8", &value)]))
+        .unwrap_err();
     assert_eq!(err.code(), "config_too_large");
     assert_eq!(state.app(&name("shop")).unwrap().releases.len(), 7);
 }
@@ -99,9 +120,15 @@ fn config_limits_are_enforced_and_leave_the_state_unchanged() {
 fn unknown_apps_are_rejected_by_every_command() {
     let mut state = State::default();
     let missing = Rejection::AppNotFound { name: name("nope") };
-    assert_eq!(state.apply(set("nope", &[("A", "1")])), Err(missing.clone()));
     assert_eq!(
-        state.apply(Command::DestroyApp { name: name("nope"), at: at(0) }),
+        state.apply(set("nope", &[("A", "1")])),
+        Err(missing.clone())
+    );
+    assert_eq!(
+        state.apply(Command::DestroyApp {
+            name: name("nope"),
+            at: at(0)
+        }),
         Err(missing.clone())
     );
     let scale = Command::Scale {
@@ -126,7 +153,13 @@ fn scaling_sets_only_the_named_process_types() {
     let app = state.app(&name("shop")).unwrap();
     assert_eq!(app.formation[&worker].quantity, 3);
     assert_eq!(app.formation[&ProcessType::web()].quantity, 1);
-    assert_eq!(state.apply(cmd(Limits::MAX_QUANTITY + 1)).unwrap_err().code(), "quantity_too_large");
+    assert_eq!(
+        state
+            .apply(cmd(Limits::MAX_QUANTITY + 1))
+            .unwrap_err()
+            .code(),
+        "quantity_too_large"
+    );
 }
 
 #[test]
@@ -134,9 +167,17 @@ fn a_destroyed_name_can_be_reused_and_starts_at_v1() {
     let mut state = State::default();
     state.apply(create("shop", 1)).unwrap();
     state.apply(set("shop", &[("A", "1")])).unwrap();
-    state.apply(Command::DestroyApp { name: name("shop"), at: at(5) }).unwrap();
+    state
+        .apply(Command::DestroyApp {
+            name: name("shop"),
+            at: at(5),
+        })
+        .unwrap();
     state.apply(create("shop", 2)).unwrap();
-    assert_eq!(state.apply(set("shop", &[("A", "1")])), Ok(Outcome::ReleaseCreated { version: 1 }));
+    assert_eq!(
+        state.apply(set("shop", &[("A", "1")])),
+        Ok(Outcome::ReleaseCreated { version: 1 })
+    );
 }
 
 // === properties ===
@@ -159,8 +200,11 @@ fn arb_value() -> impl Strategy<Value = String> {
 
 fn arb_command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (arb_name(), any::<u128>(), 0i64..1000)
-            .prop_map(|(name, id, s)| Command::CreateApp { id: AppId(uuid::Uuid::from_u128(id)), name, at: at(s) }),
+        (arb_name(), any::<u128>(), 0i64..1000).prop_map(|(name, id, s)| Command::CreateApp {
+            id: AppId(uuid::Uuid::from_u128(id)),
+            name,
+            at: at(s)
+        }),
         (arb_name(), 0i64..1000).prop_map(|(name, s)| Command::DestroyApp { name, at: at(s) }),
         (
             arb_name(),
@@ -168,13 +212,28 @@ fn arb_command() -> impl Strategy<Value = Command> {
             proptest::collection::btree_set(arb_key(), 0..2),
             0i64..1000
         )
-            .prop_map(|(app, set, unset, s)| Command::UpdateConfig { app, set, unset, by: admin(), at: at(s) }),
-        (arb_name(), proptest::collection::btree_map(
-            prop_oneof![Just("web"), Just("worker")].prop_map(|p| ProcessType::parse(p).unwrap()),
-            0u32..150,
-            0..3,
-        ), 0i64..1000)
-            .prop_map(|(app, quantities, s)| Command::Scale { app, quantities, at: at(s) }),
+            .prop_map(|(app, set, unset, s)| Command::UpdateConfig {
+                app,
+                set,
+                unset,
+                by: admin(),
+                at: at(s)
+            }),
+        (
+            arb_name(),
+            proptest::collection::btree_map(
+                prop_oneof![Just("web"), Just("worker")]
+                    .prop_map(|p| ProcessType::parse(p).unwrap()),
+                0u32..150,
+                0..3,
+            ),
+            0i64..1000
+        )
+            .prop_map(|(app, quantities, s)| Command::Scale {
+                app,
+                quantities,
+                at: at(s)
+            }),
         ("[a-c]", ".{0,4}").prop_map(|(id, name)| Command::CreateToken {
             id: TokenId(id),
             name,

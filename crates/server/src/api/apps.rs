@@ -28,8 +28,11 @@ pub(super) async fn create(
     extract::Json(req): extract::Json<CreateAppRequest>,
 ) -> Result<(StatusCode, Json<AppInfo>), ApiError> {
     let name = AppName::parse(&req.name)?;
-    let command =
-        Command::CreateApp { id: AppId(uuid::Uuid::now_v7()), name: name.clone(), at: jiff::Timestamp::now() };
+    let command = Command::CreateApp {
+        id: AppId(uuid::Uuid::now_v7()),
+        name: name.clone(),
+        at: jiff::Timestamp::now(),
+    };
     state.raft.propose(command).await?;
     let info = with_app(&state, name.as_str(), |a| app_info(a, &state.config.domain))?;
     Ok((StatusCode::CREATED, Json(info)))
@@ -47,6 +50,12 @@ pub(super) async fn destroy(
     Path(app): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let name = AppName::parse(&app)?;
-    state.raft.propose(Command::DestroyApp { name, at: jiff::Timestamp::now() }).await?;
+    state
+        .raft
+        .propose(Command::DestroyApp {
+            name,
+            at: jiff::Timestamp::now(),
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,8 +17,13 @@ pub(super) async fn show(
     State(state): State<AppState>,
     Path(app): Path<String>,
 ) -> Result<Json<ConfigVars>, ApiError> {
-    with_app(&state, &app, |a| a.config.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-        .map(Json)
+    with_app(&state, &app, |a| {
+        a.config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    })
+    .map(Json)
 }
 
 pub(super) async fn update(
@@ -37,12 +42,20 @@ pub(super) async fn update(
             None => unset.insert(key).then_some(()),
         };
     }
-    let command = Command::UpdateConfig { app: name.clone(), set, unset, by: actor, at: jiff::Timestamp::now() };
+    let command = Command::UpdateConfig {
+        app: name.clone(),
+        set,
+        unset,
+        by: actor,
+        at: jiff::Timestamp::now(),
+    };
     let Outcome::ReleaseCreated { version } = state.raft.propose(command).await? else {
         unreachable!("a config update that is accepted always creates a release")
     };
     let created = with_app(&state, name.as_str(), |a| a.release(version).map(release))?;
     // The app may be destroyed between the write and this read; the release was made all the same.
-    let created = created.ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound { name }))?;
+    let created = created.ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound {
+        name,
+    }))?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -11,14 +11,21 @@ pub(super) fn release(r: &Release) -> spread_api::Release {
         description: r.description.clone(),
         created_at: r.created_at,
         created_by: r.created_by.clone(),
-        config: r.config.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        config: r
+            .config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     }
 }
 
 pub(super) fn formation(app: &App) -> Vec<spread_api::ProcessFormation> {
     app.formation
         .iter()
-        .map(|(t, f)| spread_api::ProcessFormation { process_type: t.to_string(), quantity: f.quantity })
+        .map(|(t, f)| spread_api::ProcessFormation {
+            process_type: t.to_string(),
+            quantity: f.quantity,
+        })
         .collect()
 }
 
@@ -44,5 +51,7 @@ pub(super) fn with_app<R>(
     state
         .raft
         .read(|s| s.app(&name).map(f))
-        .ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound { name }))
+        .ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound {
+            name,
+        }))
 }

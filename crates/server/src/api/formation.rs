@@ -30,6 +30,13 @@ pub(super) async fn update(
         .iter()
         .map(|(t, q)| Ok((ProcessType::parse(t)?, *q)))
         .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
-    state.raft.propose(Command::Scale { app: name, quantities, at: jiff::Timestamp::now() }).await?;
+    state
+        .raft
+        .propose(Command::Scale {
+            app: name,
+            quantities,
+            at: jiff::Timestamp::now(),
+        })
+        .await?;
     with_app(&state, &app, formation).map(Json)
 }

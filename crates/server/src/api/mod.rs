@@ -24,14 +24,23 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/status", get(status::status))
         .route("/apps", get(apps::list).post(apps::create))
         .route("/apps/{app}", get(apps::info).delete(apps::destroy))
-        .route("/apps/{app}/config", get(config::show).patch(config::update))
+        .route(
+            "/apps/{app}/config",
+            get(config::show).patch(config::update),
+        )
         .route("/apps/{app}/releases", get(releases::list))
         .route("/apps/{app}/releases/{version}", get(releases::show))
-        .route("/apps/{app}/formation", get(formation::show).patch(formation::update));
+        .route(
+            "/apps/{app}/formation",
+            get(formation::show).patch(formation::update),
+        );
     let protected = Router::new()
         .nest("/v1", v1)
         .route("/metrics", get(metrics::render))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .merge(protected)
         .route("/healthz", get(status::healthz))
@@ -44,7 +53,9 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound { what: "path".to_owned() }
+    ApiError::NotFound {
+        what: "path".to_owned(),
+    }
 }
 
 async fn method_not_allowed() -> ApiError {
