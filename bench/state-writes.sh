@@ -4,8 +4,8 @@
 # Starts `spread up` and a single-node etcd (Debian's etcd-server), drives the same workload at
 # both with `spread-bench` (N concurrent clients doing committed, fsynced writes: a config set on
 # Spread, a put through etcd's v3 HTTP/JSON gateway), and prints writes/s, p50, p99 and the ratio.
-# Then keeps writing to Spread until its Raft log has passed 100k entries, kills it with SIGKILL
-# and times the restart until the API answers.
+# Then keeps writing to Spread with one client (so each Raft entry holds one command) until its
+# log has passed 100k entries, kills it with SIGKILL and times the restart until the API answers.
 #
 # Usage: bench/state-writes.sh [clients] [seconds]
 set -euo pipefail
@@ -52,14 +52,14 @@ S=$(target/release/spread-bench --target spread --url "http://$API" --token "$TO
 echo "$S"
 E=$(target/release/spread-bench --target etcd --url "http://$ETCD" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN")
 echo "$E"
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+field() { sed -n "s|.* $1=\([0-9.]*\).*|\1|p" <<<"$2"; }
 awk -v sw="$(field writes/s "$S")" -v ew="$(field writes/s "$E")" -v sp="$(field p99_ms "$S")" -v ep="$(field p99_ms "$E")" \
   'BEGIN { printf "ratio    writes/s spread/etcd=%.2f  p99 spread/etcd=%.2f\n", sw/ew, sp/ep }'
 
 log "writing to spread until its raft log passes 100000 entries"
 entries() { curl -sf -H "Authorization: Bearer $TOKEN" "http://$API/v1/status" | sed -n 's/.*"last_log_index":\([0-9]*\).*/\1/p'; }
 while [ "$(entries)" -lt 100000 ]; do
-  target/release/spread-bench --target spread --url "http://$API" --token "$TOKEN" --clients "$CLIENTS" --seconds 5 >/dev/null
+  target/release/spread-bench --target spread --url "http://$API" --token "$TOKEN" --clients 1 --apps 1 --seconds 10 >/dev/null
 done
 N=$(entries)
 kill -9 "$SPREAD_PID"; wait "$SPREAD_PID" 2>/dev/null || true

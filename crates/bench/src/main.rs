@@ -38,6 +38,8 @@ enum Target {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    // reqwest is built without a default crypto provider (ring only, never aws-lc-rs).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;

@@ -24,10 +24,13 @@ struct Envelope<'a> {
     state: &'a State,
 }
 
+/// The envelope with the state left unparsed, so its version is known before the state is read,
+/// and the state is parsed once, straight into the layout of that version.
 #[derive(Deserialize)]
-struct RawEnvelope {
+struct RawEnvelope<'a> {
     schema_version: u32,
-    state: serde_json::Value,
+    #[serde(borrow)]
+    state: &'a serde_json::value::RawValue,
 }
 
 /// Serializes the state. Equal states give equal bytes.
@@ -42,9 +45,9 @@ pub fn encode_snapshot(state: &State) -> Vec<u8> {
 
 /// Reads a snapshot of this or any earlier schema version.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
-    let raw: RawEnvelope = serde_json::from_slice(bytes)?;
+    let raw: RawEnvelope<'_> = serde_json::from_slice(bytes)?;
     match raw.schema_version {
-        SCHEMA_VERSION => Ok(serde_json::from_value(raw.state)?),
+        SCHEMA_VERSION => Ok(serde_json::from_str(raw.state.get())?),
         found => Err(SnapshotError::TooNew { found }),
     }
 }

@@ -147,6 +147,9 @@ impl RaftNode {
                 Ok(()) | Err(OpenraftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(stopped(&e)),
             }
+        } else if self.status().voters == [NODE_ID] {
+            // The only voter need not wait out an election timeout to find nobody else leads.
+            raft.trigger().elect().await.map_err(|e| stopped(&e))?;
         }
         raft.wait(Some(READY_TIMEOUT))
             .metrics(

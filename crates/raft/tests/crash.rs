@@ -1,38 +1,20 @@
 //! A writer process killed with SIGKILL loses no acknowledged write and leaves nothing half-applied.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
-use spread_core::{Actor, AppId, AppName, Command, ConfigKey, Outcome, TokenId};
+use spread_core::{AppId, Command, Outcome};
 use spread_raft::{RaftConfig, RaftNode};
 use tempfile::TempDir;
+
+mod common;
+use common::{app_name, at, set_var};
 
 const CHILD_DIR_VAR: &str = "SPREAD_RAFT_CRASH_CHILD_DIR";
 const CHILD_TEST: &str = "a_child_process_proposes_until_killed";
 const APPS: usize = 4;
-
-fn at() -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_800_000_000).unwrap()
-}
-
-fn app_name(n: usize) -> AppName {
-    AppName::parse(&format!("app-{n}")).unwrap()
-}
-
-fn set_var(n: usize, value: usize) -> Command {
-    Command::UpdateConfig {
-        app: app_name(n),
-        set: BTreeMap::from([(ConfigKey::parse("COUNTER").unwrap(), value.to_string())]),
-        unset: BTreeSet::new(),
-        by: Actor {
-            token: TokenId("t1".into()),
-            name: "admin".into(),
-        },
-        at: at(),
-    }
-}
 
 fn config(dir: &Path) -> RaftConfig {
     // Snapshot often, so the kill also lands during snapshots and purges.

@@ -1,47 +1,11 @@
 //! `RaftNode` end to end: proposing, reading, restarting, compacting and concurrent writers.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
-use spread_core::{
-    Actor, AppId, AppName, Command, ConfigKey, Outcome, Rejection, State, TokenId, encode_snapshot,
-};
+use spread_core::{AppId, ConfigKey, Outcome, Rejection, State, encode_snapshot};
 use spread_raft::{ProposeError, RaftConfig, RaftNode};
 use tempfile::TempDir;
 
-fn at() -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_800_000_000).unwrap()
-}
-
-fn app_name(n: usize) -> AppName {
-    AppName::parse(&format!("app-{n}")).unwrap()
-}
-
-fn create_app(n: usize) -> Command {
-    Command::CreateApp {
-        id: AppId(uuid::Uuid::from_u128(n as u128 + 1)),
-        name: app_name(n),
-        at: at(),
-    }
-}
-
-/// Sets one config var of app `n`, which records a new release.
-fn set_var(n: usize, value: usize) -> Command {
-    Command::UpdateConfig {
-        app: app_name(n),
-        set: BTreeMap::from([(ConfigKey::parse("COUNTER").unwrap(), value.to_string())]),
-        unset: BTreeSet::new(),
-        by: Actor {
-            token: TokenId("t1".into()),
-            name: "admin".into(),
-        },
-        at: at(),
-    }
-}
-
-async fn open(dir: &Path) -> RaftNode {
-    RaftNode::open(RaftConfig::new(dir)).await.unwrap()
-}
+mod common;
+use common::{app_name, create_app, open, set_var};
 
 fn state_bytes(node: &RaftNode) -> Vec<u8> {
     node.read(encode_snapshot)
