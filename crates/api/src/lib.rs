@@ -56,7 +56,10 @@ pub struct Release {
     pub version: u64,
     pub description: String,
     pub created_at: jiff::Timestamp,
+    /// Name of the token that made the release.
     pub created_by: String,
+    /// ID (the public part) of that token; absent for releases older than the record of it.
+    pub created_by_token: Option<String>,
     pub config: ConfigVars,
 }
 

@@ -46,6 +46,48 @@ fn first_start_logs_the_cli_in_and_later_starts_print_no_token() {
 }
 
 #[test]
+fn a_lost_admin_token_is_replaced_with_new_admin_token() {
+    let mut p = Platform::start();
+    p.stop();
+    let again = p
+        .restart_with(&["--new-admin-token"])
+        .expect("a new admin token is printed");
+    assert_ne!(again, p.token);
+    for token in [&again, &p.token] {
+        let out = p
+            .command(&["apps", "list"])
+            .env("SPREAD_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "both tokens work: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_first_start_that_cannot_listen_makes_no_token() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["up", "--api-listen", &addr, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(
+        !dir.path().join("data/raft.redb").exists(),
+        "no state, so the next start makes the token"
+    );
+}
+
+#[test]
 fn the_readme_tour_works() {
     let p = Platform::start();
     let out = p.ok(&["apps", "create", "shop"]);
@@ -191,7 +233,7 @@ fn login_checks_the_token_before_storing_it() {
     std::fs::remove_file(&creds).unwrap();
     let err = p.fails(&["apps", "list"]);
     assert!(err.contains("not logged in"), "{err}");
-    let bad = format!("{}0", &p.token[..p.token.len() - 1]);
+    let bad = common::wrong_secret(&p.token);
     let err = p.fails(&["login", &p.url, "--token", &bad]);
     assert!(err.contains("refused this token"), "{err}");
     assert!(!creds.exists());

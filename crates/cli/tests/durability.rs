@@ -31,7 +31,10 @@ async fn write_until_stopped(
                 );
                 acked += 1;
             }
-            Err(_) => break, // the server died mid-request: that write was never acknowledged
+            // The server died mid-request: that write was never acknowledged. Anything else is
+            // a real failure, not the kill.
+            Err(spread_client::ClientError::Unreachable { .. }) => break,
+            Err(e) => panic!("{app}: write {next} failed: {e}"),
         }
     }
     acked

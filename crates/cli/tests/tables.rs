@@ -9,7 +9,14 @@ fn tables_read_like_this() {
     let p = Platform::start();
     p.ok(&["apps", "create", "shop"]);
     p.ok(&["apps", "create", "blog"]);
-    p.ok(&["config", "set", "DATABASE_URL=postgres://db/shop", "GREETING=hello", "-a", "shop"]);
+    p.ok(&[
+        "config",
+        "set",
+        "DATABASE_URL=postgres://db/shop",
+        "GREETING=hello",
+        "-a",
+        "shop",
+    ]);
     p.ok(&["config", "unset", "GREETING", "-a", "shop"]);
     let outputs = [
         ("apps list", p.ok(&["apps", "list"])),
@@ -24,6 +31,9 @@ fn tables_read_like_this() {
     }
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", "[TIME]");
-    settings.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[ID]",
+    );
     settings.bind(|| insta::assert_snapshot!(all));
 }

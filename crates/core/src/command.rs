@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AppId, Timestamp, TokenId};
+use crate::model::{App, AppId, ProcessFormation, Release, Timestamp, TokenId};
 use crate::name::{AppName, ConfigKey, ProcessType};
 
 /// Who asked for a change; recorded in releases.
@@ -49,13 +49,22 @@ pub enum Command {
     },
 }
 
-/// What an accepted command did.
+/// What an accepted command did, with what it made, so callers need not read the state again
+/// (by then another command may have changed it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    AppCreated { id: AppId },
+    AppCreated {
+        app: Box<App>,
+    },
     AppDestroyed,
-    ReleaseCreated { version: u64 },
-    Scaled,
+    ReleaseCreated {
+        app: AppId,
+        release: Box<Release>,
+    },
+    Scaled {
+        app: AppId,
+        formation: BTreeMap<ProcessType, ProcessFormation>,
+    },
     TokenCreated,
 }

@@ -71,6 +71,9 @@ pub struct Release {
     pub created_at: Timestamp,
     /// Name of the token that made the release.
     pub created_by: String,
+    /// ID of the token that made the release; `None` for releases made before schema 2
+    /// recorded it.
+    pub created_by_token: Option<TokenId>,
 }
 
 /// How many instances of one process type should run.

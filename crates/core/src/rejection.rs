@@ -26,6 +26,10 @@ pub enum Rejection {
     ConfigTooLarge { size: usize },
     #[error("config key `{key}` is both set and unset in the same change")]
     ConfigKeySetAndUnset { key: ConfigKey },
+    #[error(
+        "config value of `{key}` contains a NUL byte, which an environment variable cannot hold"
+    )]
+    ConfigValueHasNul { key: ConfigKey },
     #[error("a config change must set or unset at least one var")]
     EmptyConfigChange,
     #[error(
@@ -48,6 +52,7 @@ impl Rejection {
             Self::ConfigValueTooLarge { .. } => "config_value_too_large",
             Self::ConfigTooLarge { .. } => "config_too_large",
             Self::ConfigKeySetAndUnset { .. } => "config_key_set_and_unset",
+            Self::ConfigValueHasNul { .. } => "config_value_has_nul",
             Self::EmptyConfigChange => "empty_config_change",
             Self::QuantityTooLarge { .. } => "quantity_too_large",
             Self::EmptyScale => "empty_scale",
@@ -59,9 +64,9 @@ impl Rejection {
     pub fn field(&self) -> Option<String> {
         match self {
             Self::AppExists { .. } | Self::AppNotFound { .. } => Some("name".to_owned()),
-            Self::ConfigValueTooLarge { key, .. } | Self::ConfigKeySetAndUnset { key } => {
-                Some(key.to_string())
-            }
+            Self::ConfigValueTooLarge { key, .. }
+            | Self::ConfigKeySetAndUnset { key }
+            | Self::ConfigValueHasNul { key } => Some(key.to_string()),
             Self::QuantityTooLarge { process, .. } => Some(process.to_string()),
             Self::ConfigTooLarge { .. }
             | Self::EmptyConfigChange

@@ -6,7 +6,10 @@ use crate::state::State;
 
 /// Version of the persisted state layout. Bump it when the layout changes, and add a migration
 /// from the previous version to `decode_snapshot`, with a fixture test of old bytes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first layout.
+/// - 2: releases record the ID of the token that made them (`created_by_token`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -14,6 +17,8 @@ pub enum SnapshotError {
         "state snapshot has schema version {found}, newer than this binary's {SCHEMA_VERSION}; upgrade spread"
     )]
     TooNew { found: u32 },
+    #[error("state snapshot has schema version 0, which never existed")]
+    NoSuchVersion,
     #[error("state snapshot is not valid: {0}")]
     Malformed(#[from] serde_json::Error),
 }
@@ -48,7 +53,34 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
     let raw: RawEnvelope<'_> = serde_json::from_slice(bytes)?;
     match raw.schema_version {
         SCHEMA_VERSION => Ok(serde_json::from_str(raw.state.get())?),
-        found => Err(SnapshotError::TooNew { found }),
+        found if found > SCHEMA_VERSION => Err(SnapshotError::TooNew { found }),
+        0 => Err(SnapshotError::NoSuchVersion),
+        old => {
+            // Older layouts are rare (once per upgrade), so they take the slower road through a
+            // JSON tree, one migration step per version.
+            let mut state: serde_json::Value = serde_json::from_str(raw.state.get())?;
+            for migrate in &MIGRATIONS[old as usize - 1..] {
+                migrate(&mut state);
+            }
+            Ok(serde_json::from_value(state)?)
+        }
+    }
+}
+
+/// `MIGRATIONS[n]` rewrites a state of schema version `n + 1` into version `n + 2`; one entry is
+/// added with every bump of `SCHEMA_VERSION`.
+const MIGRATIONS: [fn(&mut serde_json::Value); SCHEMA_VERSION as usize - 1] = [v1_to_v2];
+
+/// Version 2 records the token that made each release; version 1 did not know it.
+fn v1_to_v2(state: &mut serde_json::Value) {
+    let apps = state["apps"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|a| a.values_mut());
+    for app in apps {
+        for release in app["releases"].as_array_mut().into_iter().flatten() {
+            release["created_by_token"] = serde_json::Value::Null;
+        }
     }
 }
 
@@ -59,13 +91,36 @@ mod tests {
     /// Bytes written by schema version 1; they must always decode.
     const V1_FIXTURE: &str = r#"{"schema_version":1,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin"}],"formation":{"web":{"quantity":1}}}},"tokens":{}}}"#;
 
+    /// Bytes written by schema version 2; they must always decode.
+    const V2_FIXTURE: &str = r#"{"schema_version":2,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef"}],"formation":{"web":{"quantity":1}}}},"tokens":{}}}"#;
+
     #[test]
-    fn version_1_snapshots_decode() {
+    fn version_1_snapshots_are_migrated_to_the_current_layout() {
         let state = decode_snapshot(V1_FIXTURE.as_bytes()).unwrap();
         let shop = state.app(&"shop".parse().unwrap()).unwrap();
         assert_eq!(shop.releases.len(), 1);
+        assert_eq!(shop.releases[0].created_by, "admin");
+        assert_eq!(
+            shop.releases[0].created_by_token, None,
+            "v1 did not record the token"
+        );
         assert_eq!(shop.config.get(&"FOO".parse().unwrap()).unwrap(), "bar");
-        assert_eq!(encode_snapshot(&state), V1_FIXTURE.as_bytes());
+        let expected = V2_FIXTURE.replace(r#""0123456789abcdef""#, "null");
+        assert_eq!(
+            String::from_utf8(encode_snapshot(&state)).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn version_2_snapshots_decode_and_encode_to_the_same_bytes() {
+        let state = decode_snapshot(V2_FIXTURE.as_bytes()).unwrap();
+        let release = &state.app(&"shop".parse().unwrap()).unwrap().releases[0];
+        assert_eq!(
+            release.created_by_token.as_ref().unwrap().0,
+            "0123456789abcdef"
+        );
+        assert_eq!(encode_snapshot(&state), V2_FIXTURE.as_bytes());
     }
 
     #[test]

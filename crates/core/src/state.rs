@@ -95,8 +95,8 @@ impl State {
             releases: Vec::new(),
             formation: BTreeMap::from([(ProcessType::web(), ProcessFormation { quantity: 1 })]),
         };
-        self.apps.insert(name, app);
-        Ok(Outcome::AppCreated { id })
+        self.apps.insert(name, app.clone());
+        Ok(Outcome::AppCreated { app: Box::new(app) })
     }
 
     fn app_mut(&mut self, name: &AppName) -> Result<&mut App, Rejection> {
@@ -129,6 +129,10 @@ impl State {
                 size: value.len(),
             });
         }
+        // A value becomes an environment variable of a process, where a NUL byte cannot be.
+        if let Some(key) = set.iter().find(|(_, v)| v.contains('\0')).map(|(k, _)| k) {
+            return Err(Rejection::ConfigValueHasNul { key: key.clone() });
+        }
         let mut config = app.config.clone();
         for key in &unset {
             config.remove(key);
@@ -139,16 +143,20 @@ impl State {
         if size > Limits::CONFIG_TOTAL_BYTES {
             return Err(Rejection::ConfigTooLarge { size });
         }
-        let version = app.next_version();
-        app.releases.push(Release {
-            version,
+        let release = Release {
+            version: app.next_version(),
             description,
             config: config.clone(),
             created_at: at,
             created_by: by.name,
-        });
+            created_by_token: Some(by.token),
+        };
+        app.releases.push(release.clone());
         app.config = config;
-        Ok(Outcome::ReleaseCreated { version })
+        Ok(Outcome::ReleaseCreated {
+            app: app.id,
+            release: Box::new(release),
+        })
     }
 
     fn scale(
@@ -171,7 +179,10 @@ impl State {
         for (process, quantity) in quantities {
             app.formation.insert(process, ProcessFormation { quantity });
         }
-        Ok(Outcome::Scaled)
+        Ok(Outcome::Scaled {
+            app: app.id,
+            formation: app.formation.clone(),
+        })
     }
 }
 

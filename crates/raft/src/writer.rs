@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use openraft::storage::LogFlushed;
-use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::oneshot;
 
 use crate::codec;
@@ -183,6 +183,14 @@ fn write(db: &Database, batch: &[Op]) -> Result<(), redb::Error> {
                     data,
                     ..
                 } => {
+                    // Never replace a snapshot with an older one (a slow build finishing after a
+                    // newer install): the log behind the newer one may already be purged.
+                    let stored: Option<SnapshotMeta> = snapshot
+                        .get(store::SNAPSHOT_META)?
+                        .and_then(|v| codec::decode(v.value()).ok());
+                    if stored.is_some_and(|s| s.last_log_id >= snapshot_meta.last_log_id) {
+                        continue;
+                    }
                     snapshot.insert(
                         store::SNAPSHOT_META,
                         codec::encode(snapshot_meta).as_slice(),

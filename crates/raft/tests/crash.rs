@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
-use spread_core::{AppId, Command, Outcome};
+use spread_core::{AppId, Command, ConfigKey, Outcome};
 use spread_raft::{RaftConfig, RaftNode};
 use tempfile::TempDir;
 
@@ -47,10 +47,10 @@ fn a_child_process_proposes_until_killed() {
                 tokio::spawn(async move {
                     for i in 0.. {
                         let app = w % APPS;
-                        if let Outcome::ReleaseCreated { version } =
+                        if let Outcome::ReleaseCreated { release, .. } =
                             node.propose(set_var(app, i)).await.unwrap()
                         {
-                            println!("ack {app} {version}");
+                            println!("ack {app} {} {i}", release.version);
                         }
                     }
                 })
@@ -79,16 +79,19 @@ async fn acknowledged_writes_survive_kill_9() {
         .spawn()
         .unwrap();
 
-    // The highest acknowledged release version per app.
+    // The highest acknowledged release version per app, and the value each release was given.
     let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut values: BTreeMap<(usize, u64), String> = BTreeMap::new();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     for line in stdout.lines() {
         let line = line.unwrap();
         let Some(ack) = line.strip_prefix("ack ") else {
             continue;
         };
-        let (app, version) = ack.split_once(' ').unwrap();
-        let (app, version): (usize, u64) = (app.parse().unwrap(), version.parse().unwrap());
+        let mut fields = ack.split(' ');
+        let mut next = || fields.next().unwrap();
+        let (app, version): (usize, u64) = (next().parse().unwrap(), next().parse().unwrap());
+        values.insert((app, version), next().to_owned());
         let highest = acked.entry(app).or_default();
         *highest = (*highest).max(version);
         if acked.values().sum::<u64>() >= 600 {
@@ -114,6 +117,15 @@ async fn acknowledged_writes_survive_kill_9() {
                 .map(|r| r.version)
                 .collect();
             let dense: Vec<u64> = (1..=versions.len() as u64).collect();
+            let releases = &state.app(&app_name(app)).unwrap().releases;
+            let counter = ConfigKey::parse("COUNTER").unwrap();
+            for ((_, version), value) in values.range((app, 0)..=(app, u64::MAX)) {
+                let release = &releases[*version as usize - 1];
+                assert_eq!(
+                    &release.config[&counter], value,
+                    "app {app} v{version} holds what its write asked for"
+                );
+            }
             assert_eq!(versions, dense, "app {app} has a gap in its releases");
             assert!(
                 versions.len() as u64 >= highest,

@@ -1,5 +1,7 @@
 //! `RaftNode` end to end: proposing, reading, restarting, compacting and concurrent writers.
 
+use std::collections::BTreeMap;
+
 use spread_core::{AppId, ConfigKey, Outcome, Rejection, State, encode_snapshot};
 use spread_raft::{ProposeError, RaftConfig, RaftNode};
 use tempfile::TempDir;
@@ -9,6 +11,13 @@ use common::{app_name, create_app, open, set_var};
 
 fn state_bytes(node: &RaftNode) -> Vec<u8> {
     node.read(encode_snapshot)
+}
+
+fn release_of(outcome: Outcome) -> spread_core::Release {
+    match outcome {
+        Outcome::ReleaseCreated { release, .. } => *release,
+        other => panic!("expected a release, got {other:?}"),
+    }
 }
 
 fn release_versions(state: &State, n: usize) -> Vec<u64> {
@@ -40,15 +49,13 @@ async fn proposed_commands_are_applied_and_visible_to_reads() {
     let dir = TempDir::new().unwrap();
     let node = open(dir.path()).await;
     let outcome = node.propose(create_app(0)).await.unwrap();
+    let Outcome::AppCreated { app } = outcome else {
+        panic!("expected an app, got {outcome:?}")
+    };
+    assert_eq!(app.id, AppId(uuid::Uuid::from_u128(1)));
     assert_eq!(
-        outcome,
-        Outcome::AppCreated {
-            id: AppId(uuid::Uuid::from_u128(1))
-        }
-    );
-    assert_eq!(
-        node.propose(set_var(0, 7)).await.unwrap(),
-        Outcome::ReleaseCreated { version: 1 }
+        release_of(node.propose(set_var(0, 7)).await.unwrap()).version,
+        1
     );
     let config = node.read(|s| s.app(&app_name(0)).unwrap().config.clone());
     assert_eq!(
@@ -106,8 +113,8 @@ async fn a_reopened_node_has_the_same_state_and_leads_again() {
     assert_eq!(node.status().role, "leader");
     // The log goes on where it stopped.
     assert_eq!(
-        node.propose(set_var(0, 1)).await.unwrap(),
-        Outcome::ReleaseCreated { version: 300 }
+        release_of(node.propose(set_var(0, 1)).await.unwrap()).version,
+        300
     );
     node.shutdown().await.unwrap();
 }
@@ -172,22 +179,35 @@ async fn sixty_four_concurrent_writers_all_succeed_with_dense_release_versions()
             tokio::spawn(async move {
                 let mut versions = Vec::new();
                 for i in 0..50 {
-                    match node.propose(set_var(w % APPS, i)).await.unwrap() {
-                        Outcome::ReleaseCreated { version } => versions.push(version),
-                        other => panic!("unexpected outcome {other:?}"),
-                    }
+                    let release = release_of(node.propose(set_var(w % APPS, i)).await.unwrap());
+                    // The answer is the release this writer's own command made.
+                    let value = &release.config[&ConfigKey::parse("COUNTER").unwrap()];
+                    assert_eq!(
+                        value,
+                        &i.to_string(),
+                        "writer {w} got someone else's answer"
+                    );
+                    versions.push(release.version);
                 }
-                versions
+                (w % APPS, versions)
             })
         })
         .collect();
-    let mut seen = 0;
-    for writer in writers {
-        seen += writer.await.unwrap().len();
-    }
-    assert_eq!(seen, 64 * 50);
-
     let per_app = 64 / APPS * 50;
+    let mut answered: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for writer in writers {
+        let (app, versions) = writer.await.unwrap();
+        answered.entry(app).or_default().extend(versions);
+    }
+    for (app, versions) in &mut answered {
+        versions.sort();
+        let expected: Vec<u64> = (1..=per_app as u64).collect();
+        assert_eq!(
+            versions, &expected,
+            "app {app}: each version answered exactly once"
+        );
+    }
+
     node.read(|state| {
         for n in 0..APPS {
             let expected: Vec<u64> = (1..=per_app as u64).collect();

@@ -3,7 +3,8 @@
 //! slow hash runs once per token per process, not once per request.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::extract::{Request, State};
@@ -68,9 +69,13 @@ pub fn hash_secret(secret: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Creates the first admin token when the state has none. Returns the token to show once.
-pub(crate) async fn bootstrap_admin_token(raft: &RaftNode) -> Result<Option<String>, ServerError> {
-    if raft.read(|s| s.tokens().next().is_some()) {
+/// Creates an admin token when the state has none, or when `always` asks for another one.
+/// Returns the token to show once.
+pub(crate) async fn bootstrap_admin_token(
+    raft: &RaftNode,
+    always: bool,
+) -> Result<Option<String>, ServerError> {
+    if !always && raft.read(|s| s.tokens().next().is_some()) {
         return Ok(None);
     }
     let token = ParsedToken::generate().map_err(|e| ServerError::Bootstrap(e.to_string()))?;
@@ -96,61 +101,86 @@ pub(crate) struct Verifier {
     /// SHA-256 of secrets that passed the argon2 check, by token id.
     verified: Mutex<HashMap<TokenId, [u8; 32]>>,
     /// Bounds concurrent argon2 runs, so a flood of wrong tokens cannot use up CPU and memory.
-    slow_checks: Semaphore,
+    /// The permit travels into the blocking task, so a client that hangs up frees it only when
+    /// the hash is done.
+    slow_checks: Arc<Semaphore>,
 }
+
+/// How long a request waits for a turn at the slow check before it is turned away.
+const SLOW_CHECK_WAIT: Duration = Duration::from_secs(10);
 
 impl Default for Verifier {
     fn default() -> Self {
         Self {
             verified: Mutex::default(),
-            slow_checks: Semaphore::new(2),
+            slow_checks: Arc::new(Semaphore::new(2)),
         }
     }
+}
+
+/// A hash to check unknown token ids against, so that a wrong id takes as long as a wrong
+/// secret and timing does not tell which ids exist.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_secret("not a real token").unwrap_or_default())
 }
 
 impl Verifier {
     /// Returns who the token belongs to, or `Unauthorized` without saying why.
     pub(crate) async fn verify(&self, raft: &RaftNode, presented: &str) -> Result<Actor, ApiError> {
         let token = ParsedToken::parse(presented).ok_or(ApiError::Unauthorized)?;
-        let Some((name, stored_hash)) = raft.read(|s| {
+        let found = raft.read(|s| {
             s.token(&token.id)
                 .map(|t| (t.name.clone(), t.secret_hash.clone()))
-        }) else {
-            return Err(ApiError::Unauthorized);
-        };
+        });
         let digest: [u8; 32] = Sha256::digest(token.secret.as_bytes()).into();
-        let known = self
+        let cached = self
             .verified
             .lock()
             .expect("verifier lock")
             .get(&token.id)
             .copied();
-        if !known.is_some_and(|k| constant_time_eq(&k, &digest)) {
-            let _permit = self
-                .slow_checks
-                .acquire()
-                .await
-                .map_err(|_| ApiError::Unauthorized)?;
-            let secret = token.secret.clone();
-            let ok = tokio::task::spawn_blocking(move || {
-                Argon2::default()
-                    .verify_password(secret.as_bytes(), stored_hash.as_str())
-                    .is_ok()
-            })
-            .await
-            .unwrap_or(false);
-            if !ok {
-                return Err(ApiError::Unauthorized);
-            }
-            self.verified
-                .lock()
-                .expect("verifier lock")
-                .insert(token.id.clone(), digest);
+        if let Some((name, _)) = &found
+            && cached.is_some_and(|k| constant_time_eq(&k, &digest))
+        {
+            return Ok(Actor {
+                token: token.id,
+                name: name.clone(),
+            });
         }
-        Ok(Actor {
-            token: token.id,
-            name,
+        let stored_hash = match &found {
+            Some((_, hash)) => hash.clone(),
+            None => tokio::task::spawn_blocking(|| dummy_hash().to_owned())
+                .await
+                .map_err(|_| ApiError::Unauthorized)?,
+        };
+        let permit =
+            tokio::time::timeout(SLOW_CHECK_WAIT, self.slow_checks.clone().acquire_owned())
+                .await
+                .map_err(|_| ApiError::Unavailable("too many token checks at once".to_owned()))?
+                .map_err(|_| ApiError::Unauthorized)?;
+        let secret = token.secret.clone();
+        let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            Argon2::default()
+                .verify_password(secret.as_bytes(), stored_hash.as_str())
+                .is_ok()
         })
+        .await
+        .unwrap_or(false);
+        match found {
+            Some((name, _)) if matches => {
+                self.verified
+                    .lock()
+                    .expect("verifier lock")
+                    .insert(token.id.clone(), digest);
+                Ok(Actor {
+                    token: token.id,
+                    name,
+                })
+            }
+            _ => Err(ApiError::Unauthorized),
+        }
     }
 }
 
@@ -168,7 +198,9 @@ pub(crate) async fn require_token(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or(ApiError::Unauthorized)?;
     let actor = state.auth.verify(&state.raft, presented.trim()).await?;
     req.extensions_mut().insert(actor);

@@ -13,6 +13,9 @@ pub struct ServerConfig {
     pub domain: String,
     /// Raft takes a snapshot and compacts its log after this many entries.
     pub snapshot_every: u64,
+    /// Create another admin token even though tokens exist (to recover a lost one; whoever can
+    /// start the server on this data dir is trusted already).
+    pub new_admin_token: bool,
 }
 
 impl ServerConfig {
@@ -22,6 +25,7 @@ impl ServerConfig {
             api_listen,
             domain: "localhost".to_owned(),
             snapshot_every: 5000,
+            new_admin_token: false,
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("method not allowed on this path")]
     MethodNotAllowed,
+    #[error("internal error: {0}; this is a bug in spread")]
+    Internal(String),
 }
 
 impl From<ProposeError> for ApiError {
@@ -42,6 +44,11 @@ impl From<ProposeError> for ApiError {
 }
 
 impl ApiError {
+    /// A command was accepted but did something other than what its handler expects.
+    pub(crate) fn unexpected(outcome: &spread_core::Outcome) -> Self {
+        Self::Internal(format!("unexpected outcome {outcome:?}"))
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, Option<String>) {
         match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
@@ -65,6 +72,7 @@ impl ApiError {
             }
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }
 }

@@ -31,11 +31,8 @@ pub(crate) struct AppState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot open the replicated state in {path}: {source}")]
-    Raft {
-        path: String,
-        source: spread_raft::RaftError,
-    },
+    #[error("cannot open the replicated state: {0}")]
+    Raft(spread_raft::RaftError),
     #[error("cannot listen on {addr} for the API: {source}; is another spread already running?")]
     Bind {
         addr: SocketAddr,
@@ -56,22 +53,20 @@ pub struct Server {
 
 impl Server {
     pub async fn open(config: ServerConfig) -> Result<Self, ServerError> {
-        let raft = RaftNode::open(RaftConfig {
-            data_dir: config.data_dir.clone(),
-            snapshot_every: config.snapshot_every,
-        })
-        .await
-        .map_err(|source| ServerError::Raft {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
-        let admin_token = auth::bootstrap_admin_token(&raft).await?;
+        // Bind first: a first start that cannot serve must not make a token nobody sees.
         let listener = TcpListener::bind(config.api_listen)
             .await
             .map_err(|source| ServerError::Bind {
                 addr: config.api_listen,
                 source,
             })?;
+        let raft = RaftNode::open(RaftConfig {
+            data_dir: config.data_dir.clone(),
+            snapshot_every: config.snapshot_every,
+        })
+        .await
+        .map_err(ServerError::Raft)?;
+        let admin_token = auth::bootstrap_admin_token(&raft, config.new_admin_token).await?;
         let state = AppState {
             raft,
             auth: Arc::new(auth::Verifier::default()),
@@ -92,8 +87,8 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// The admin token created by this start, if the data dir was new. It exists nowhere else in
-    /// plain text: show it once.
+    /// The admin token created by this start, if the data dir was new or a new one was asked
+    /// for. It exists nowhere else in plain text: show it once.
     pub fn admin_token(&self) -> Option<&str> {
         self.admin_token.as_deref()
     }

@@ -140,6 +140,8 @@ async fn config_changes_make_releases_with_descriptions_and_author() {
     assert_eq!(release["version"], 1);
     assert_eq!(release["description"], "Set BAR, FOO");
     assert_eq!(release["created_by"], "admin");
+    let token_id = api.token.split('_').nth(1).unwrap();
+    assert_eq!(release["created_by_token"], token_id);
 
     let (_, release) = api
         .call(
@@ -254,26 +256,131 @@ async fn bodies_over_the_limit_get_413() {
 #[tokio::test]
 async fn missing_or_wrong_tokens_get_401_and_nothing_else() {
     let api = api().await;
-    let wrong_secret = format!(
-        "{}{}",
-        &api.token[..api.token.len() - 1],
-        if api.token.ends_with('0') { "1" } else { "0" }
-    );
+    api.create("secret-app").await;
+    let (head, last) = api.token.split_at(api.token.len() - 1);
+    let wrong_secret = format!("{head}{}", if last == "0" { "1" } else { "0" });
     let unknown_id = "spread_0000000000000000_".to_owned() + &"a".repeat(64);
+    let mut bodies = std::collections::BTreeSet::new();
     for token in [
         None,
         Some("nonsense"),
         Some(wrong_secret.as_str()),
         Some(unknown_id.as_str()),
     ] {
-        for path in ["/v1/apps", "/v1/apps/secret-app", "/v1/status", "/metrics"] {
+        for path in [
+            "/v1/apps",
+            "/v1/apps/secret-app",
+            "/v1/apps/no-such-app",
+            "/v1/status",
+            "/metrics",
+        ] {
             let (status, body) = api.raw(Method::GET, path, token, Body::empty()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with {token:?}");
             assert_error(&body, "unauthorized");
+            bodies.insert(body.to_string());
         }
     }
+    assert_eq!(bodies.len(), 1, "every refusal looks the same: {bodies:?}");
     let (status, _) = api.raw(Method::GET, "/healthz", None, Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let api = api().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let req = Request::get("/v1/apps")
+            .header("authorization", format!("{scheme} {}", api.token))
+            .body(Body::empty())
+            .unwrap();
+        let response = api.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn path_segments_that_are_not_utf8_are_refused_in_the_error_shape() {
+    let api = api().await;
+    let (status, body) = api
+        .call(Method::PATCH, "/v1/apps/%aa/config", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_path");
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_gets_413() {
+    let api = api().await;
+    let chunks = chunked_body(3 * 512 * 1024);
+    let (status, body) = api
+        .raw(Method::POST, "/v1/apps", Some(&api.token.clone()), chunks)
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&body, "body_too_large");
+}
+
+/// A body of `len` bytes sent in chunks with no Content-Length, as a streaming client would.
+fn chunked_body(len: usize) -> Body {
+    let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+    let chunks = (0..len / chunk.len()).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    Body::from_stream(stream_of(chunks))
+}
+
+fn stream_of<I: Iterator + Send + Unpin + 'static>(
+    iter: I,
+) -> impl futures_core::Stream<Item = I::Item> + Send {
+    struct Iter<I>(I);
+    impl<I: Iterator + Unpin> futures_core::Stream for Iter<I> {
+        type Item = I::Item;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<I::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Iter(iter)
+}
+
+#[tokio::test]
+async fn the_whole_config_is_limited_to_256_kib() {
+    let api = api().await;
+    api.create("shop").await;
+    let value = "x".repeat(32 * 1024);
+    for i in 0..7 {
+        let (status, _) = api
+            .call(
+                Method::PATCH,
+                "/v1/apps/shop/config",
+                Some(json!({ format!("K{i}"): value })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            "/v1/apps/shop/config",
+            Some(json!({ "K7": value, "K8": value })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "config_too_large");
+}
+
+#[tokio::test]
+async fn nul_bytes_in_config_values_are_refused() {
+    let api = api().await;
+    api.create("shop").await;
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            "/v1/apps/shop/config",
+            Some(json!({ "A": "x\0y" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "config_value_has_nul");
 }
 
 #[tokio::test]

@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
 use spread_server::{Server, ServerConfig};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 use crate::credentials::{self, Credentials};
 use crate::env;
@@ -26,6 +28,9 @@ pub struct UpArgs {
     /// Apps are served at <app>.<domain>.
     #[arg(long, value_name = "DOMAIN", default_value = "localhost")]
     domain: String,
+    /// Create a new admin token even though tokens exist, e.g. when the first one was lost.
+    #[arg(long)]
+    new_admin_token: bool,
     /// Take a Raft snapshot and compact the log after this many entries.
     #[arg(long, value_name = "N", default_value_t = 5000, hide = true)]
     snapshot_every: u64,
@@ -49,6 +54,9 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// How long in-flight requests may take to finish once a stop was asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 pub async fn run(args: UpArgs) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
@@ -56,6 +64,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // Listen for signals from the very start, so a stop during startup is a clean stop too.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
 
     let data_dir = match args.data_dir {
         Some(dir) => dir,
@@ -70,12 +84,19 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let mut config = ServerConfig::new(data_dir.clone(), args.api_listen);
     config.domain = args.domain;
     config.snapshot_every = args.snapshot_every;
+    config.new_admin_token = args.new_admin_token;
 
     // The gateway that will listen here arrives with the serving milestone; the flag is accepted
     // now so that scripts written today keep working.
     tracing::debug!(http_listen = %args.http_listen, "no gateway in this build yet");
 
-    let server = Server::open(config).await?;
+    let server = tokio::select! {
+        server = Server::open(config) => server?,
+        () = stopped(stop_rx.clone()) => {
+            println!("Spread stopped before it was up.");
+            return Ok(());
+        }
+    };
     let addr = server.api_addr();
     // A wildcard listen address is reachable on loopback; that is what the local CLI uses.
     let local = if addr.ip().is_unspecified() {
@@ -88,9 +109,21 @@ pub async fn run(args: UpArgs) -> Result<()> {
     if let Some(token) = server.admin_token() {
         announce_admin_token(&url, token);
     }
-    server.serve(shutdown_signal()).await?;
+    let deadline = async {
+        stopped(stop_rx.clone()).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server.serve(stopped(stop_rx.clone())) => served?,
+        () = deadline => println!("Requests still running after {SHUTDOWN_GRACE:?}; stopping anyway."),
+    }
     println!("Spread stopped.");
     Ok(())
+}
+
+/// Resolves once a stop was asked for.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 fn announce_admin_token(url: &str, token: &str) {

@@ -116,9 +116,15 @@ impl Platform {
 
     /// Starts again on the same data dir and address; returns the token printed, if any.
     pub fn restart(&mut self) -> Option<String> {
+        self.restart_with(&[])
+    }
+
+    pub fn restart_with(&mut self, more_args: &[&str]) -> Option<String> {
         assert!(self.child.is_none(), "stop or kill the platform first");
         let addr = self.url.trim_start_matches("http://").to_owned();
-        let started = launch(self.dir.path(), &self.extra_args, &addr);
+        let mut args = self.extra_args.clone();
+        args.extend(more_args.iter().map(|s| s.to_string()));
+        let started = launch(self.dir.path(), &args, &addr);
         assert_eq!(started.url, self.url);
         self.child = Some(started.child);
         started.token
@@ -129,6 +135,12 @@ impl Drop for Platform {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The token with its last secret digit changed: right id, wrong secret.
+pub fn wrong_secret(token: &str) -> String {
+    let (head, last) = token.split_at(token.len() - 1);
+    format!("{head}{}", if last == "0" { "1" } else { "0" })
 }
 
 fn isolate_env(cmd: &mut Command, home: &Path) {

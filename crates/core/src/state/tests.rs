@@ -24,6 +24,13 @@ fn key(s: &str) -> ConfigKey {
     ConfigKey::parse(s).unwrap()
 }
 
+fn version(outcome: Outcome) -> u64 {
+    match outcome {
+        Outcome::ReleaseCreated { release, .. } => release.version,
+        other => panic!("expected a release, got {other:?}"),
+    }
+}
+
 fn create(s: &str, id: u128) -> Command {
     Command::CreateApp {
         id: AppId(uuid::Uuid::from_u128(id)),
@@ -79,8 +86,8 @@ fn every_config_change_makes_a_release_with_the_whole_config() {
         .apply(set("shop", &[("FOO", "1"), ("BAR", "2")]))
         .unwrap();
     let v2 = state.apply(unset("shop", &["FOO"])).unwrap();
-    assert_eq!(v1, Outcome::ReleaseCreated { version: 1 });
-    assert_eq!(v2, Outcome::ReleaseCreated { version: 2 });
+    assert_eq!(version(v1), 1);
+    assert_eq!(version(v2), 2);
     let app = state.app(&name("shop")).unwrap();
     assert_eq!(app.releases[0].description, "Set BAR, FOO");
     assert_eq!(app.releases[0].config.len(), 2);
@@ -114,6 +121,25 @@ fn config_limits_are_enforced_and_leave_the_state_unchanged() {
         .unwrap_err();
     assert_eq!(err.code(), "config_too_large");
     assert_eq!(state.app(&name("shop")).unwrap().releases.len(), 7);
+}
+
+#[test]
+fn config_values_with_nul_bytes_are_refused() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let err = state.apply(set("shop", &[("A", "x\0y")])).unwrap_err();
+    assert_eq!(err.code(), "config_value_has_nul");
+    assert!(err.to_string().contains("`A`"), "{err}");
+}
+
+#[test]
+fn releases_record_the_token_that_made_them() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    state.apply(set("shop", &[("A", "1")])).unwrap();
+    let release = &state.app(&name("shop")).unwrap().releases[0];
+    assert_eq!(release.created_by, "admin");
+    assert_eq!(release.created_by_token, Some(TokenId("t1".into())));
 }
 
 #[test]
@@ -174,10 +200,7 @@ fn a_destroyed_name_can_be_reused_and_starts_at_v1() {
         })
         .unwrap();
     state.apply(create("shop", 2)).unwrap();
-    assert_eq!(
-        state.apply(set("shop", &[("A", "1")])),
-        Ok(Outcome::ReleaseCreated { version: 1 })
-    );
+    assert_eq!(version(state.apply(set("shop", &[("A", "1")])).unwrap()), 1);
 }
 
 // === properties ===
@@ -253,8 +276,12 @@ proptest! {
                 state.apps().map(|a| (a.id, a.next_version() - 1)).collect();
             match state.apply(command) {
                 Err(_) => prop_assert_eq!(&state, &before, "a rejected command changed the state"),
-                Ok(Outcome::ReleaseCreated { version }) => {
-                    prop_assert!(state.apps().any(|a| versions_before.get(&a.id).map_or(version == 1, |v| version == v + 1)));
+                Ok(Outcome::ReleaseCreated { app, release }) => {
+                    let expected = versions_before.get(&app).map_or(1, |v| v + 1);
+                    prop_assert_eq!(release.version, expected, "the release follows the app's last one");
+                    let app = state.apps().find(|a| a.id == app).expect("the app that got the release exists");
+                    prop_assert_eq!(app.releases.last(), Some(&*release));
+                    prop_assert_eq!(&app.config, &release.config, "the newest release holds the app's config");
                 }
                 Ok(_) => {}
             }
@@ -267,8 +294,6 @@ proptest! {
                 prop_assert!(size <= Limits::CONFIG_TOTAL_BYTES);
                 prop_assert!(app.formation.values().all(|f| f.quantity <= Limits::MAX_QUANTITY));
             }
-            let ids: BTreeSet<AppId> = state.apps().map(|a| a.id).collect();
-            prop_assert!(ids.len() <= state.apps.len());
         }
     }
 

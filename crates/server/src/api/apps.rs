@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use spread_api::{AppInfo, AppSummary, CreateAppRequest};
-use spread_core::{AppId, AppName, Command};
+use spread_core::{AppId, AppName, Command, Outcome};
 
 use super::convert::{app_info, with_app};
 use crate::AppState;
@@ -30,12 +30,16 @@ pub(super) async fn create(
     let name = AppName::parse(&req.name)?;
     let command = Command::CreateApp {
         id: AppId(uuid::Uuid::now_v7()),
-        name: name.clone(),
+        name,
         at: jiff::Timestamp::now(),
     };
-    state.raft.propose(command).await?;
-    let info = with_app(&state, name.as_str(), |a| app_info(a, &state.config.domain))?;
-    Ok((StatusCode::CREATED, Json(info)))
+    match state.raft.propose(command).await? {
+        Outcome::AppCreated { app } => Ok((
+            StatusCode::CREATED,
+            Json(app_info(&app, &state.config.domain)),
+        )),
+        other => Err(ApiError::unexpected(&other)),
+    }
 }
 
 pub(super) async fn info(

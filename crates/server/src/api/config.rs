@@ -43,19 +43,16 @@ pub(super) async fn update(
         };
     }
     let command = Command::UpdateConfig {
-        app: name.clone(),
+        app: name,
         set,
         unset,
         by: actor,
         at: jiff::Timestamp::now(),
     };
-    let Outcome::ReleaseCreated { version } = state.raft.propose(command).await? else {
-        unreachable!("a config update that is accepted always creates a release")
-    };
-    let created = with_app(&state, name.as_str(), |a| a.release(version).map(release))?;
-    // The app may be destroyed between the write and this read; the release was made all the same.
-    let created = created.ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound {
-        name,
-    }))?;
-    Ok((StatusCode::CREATED, Json(created)))
+    match state.raft.propose(command).await? {
+        Outcome::ReleaseCreated {
+            release: created, ..
+        } => Ok((StatusCode::CREATED, Json(release(&created)))),
+        other => Err(ApiError::unexpected(&other)),
+    }
 }

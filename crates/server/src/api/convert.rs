@@ -1,6 +1,8 @@
 //! Conversions from the stored model (`spread-core`) to the wire types (`spread-api`).
 
-use spread_core::{App, AppName, Release};
+use std::collections::BTreeMap;
+
+use spread_core::{App, AppName, ProcessFormation, ProcessType, Release};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -11,6 +13,7 @@ pub(super) fn release(r: &Release) -> spread_api::Release {
         description: r.description.clone(),
         created_at: r.created_at,
         created_by: r.created_by.clone(),
+        created_by_token: r.created_by_token.as_ref().map(ToString::to_string),
         config: r
             .config
             .iter()
@@ -20,7 +23,13 @@ pub(super) fn release(r: &Release) -> spread_api::Release {
 }
 
 pub(super) fn formation(app: &App) -> Vec<spread_api::ProcessFormation> {
-    app.formation
+    formation_list(&app.formation)
+}
+
+pub(super) fn formation_list(
+    formation: &BTreeMap<ProcessType, ProcessFormation>,
+) -> Vec<spread_api::ProcessFormation> {
+    formation
         .iter()
         .map(|(t, f)| spread_api::ProcessFormation {
             process_type: t.to_string(),

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use spread_api::{FormationPatch, ProcessFormation};
-use spread_core::{AppName, Command, ProcessType};
+use spread_core::{AppName, Command, Outcome, ProcessType};
 
-use super::convert::{formation, with_app};
+use super::convert::{formation, formation_list, with_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{self, Path};
@@ -30,13 +30,13 @@ pub(super) async fn update(
         .iter()
         .map(|(t, q)| Ok((ProcessType::parse(t)?, *q)))
         .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
-    state
-        .raft
-        .propose(Command::Scale {
-            app: name,
-            quantities,
-            at: jiff::Timestamp::now(),
-        })
-        .await?;
-    with_app(&state, &app, formation).map(Json)
+    let command = Command::Scale {
+        app: name,
+        quantities,
+        at: jiff::Timestamp::now(),
+    };
+    match state.raft.propose(command).await? {
+        Outcome::Scaled { formation, .. } => Ok(Json(formation_list(&formation))),
+        other => Err(ApiError::unexpected(&other)),
+    }
 }

@@ -26,11 +26,11 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<Status> {
     })
 }
 
-/// 200 when this node can take writes (it knows a leader), 503 otherwise.
+/// 200 when this node can take writes (it leads), 503 otherwise.
 pub(super) async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.raft.status().leader.is_some() {
+    if state.raft.status().role == "leader" {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no raft leader\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not the raft leader\n")
     }
 }
