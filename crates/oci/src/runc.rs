@@ -1,0 +1,272 @@
+//! `Runc`: the `Runtime` trait carried out by the `runc` command line (crun and youki speak it too).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use crate::{ContainerId, ContainerIo, ContainerState, Op, Runtime, RuntimeError, Signal, Status};
+
+/// Name of the file in the bundle where `create` asks runc to write its log (as containerd does).
+pub const CREATE_LOG: &str = "runc-create.log.json";
+/// Name of the file in the bundle where `create` asks runc to write the container's host pid.
+pub const PID_FILE: &str = "init.pid";
+
+/// The runc binary and its state directory (`runc --root`), both injected.
+#[derive(Clone, Debug)]
+pub struct Runc {
+    pub binary: PathBuf,
+    pub root: PathBuf,
+}
+
+/// What `runc --version` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuncVersion {
+    /// The full version, such as `1.1.5+ds1`.
+    pub version: String,
+    /// Major, minor and patch numbers of `version`.
+    pub semver: (u32, u32, u32),
+    pub commit: Option<String>,
+    /// The runtime-spec version it implements.
+    pub spec: Option<String>,
+    pub libseccomp: Option<String>,
+}
+
+/// Why `runc --version` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("run {} --version: {source}", binary.display())]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} --version printed no version line: {output:?}", binary.display())]
+    Unrecognised { binary: PathBuf, output: String },
+}
+
+impl Runc {
+    pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
+        Self {
+            binary: binary.into(),
+            root: root.into(),
+        }
+    }
+
+    /// Runs `runc --version` and parses it.
+    pub async fn version(&self) -> Result<RuncVersion, VersionError> {
+        let output = Command::new(&self.binary)
+            .arg("--version")
+            .output()
+            .await
+            .map_err(|source| VersionError::Spawn {
+                binary: self.binary.clone(),
+                source,
+            })?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        parse_version(&text).ok_or_else(|| VersionError::Unrecognised {
+            binary: self.binary.clone(),
+            output: text.into_owned(),
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("--root")
+            .arg(&self.root)
+            .args(["--log-format", "json"]);
+        command
+    }
+
+    /// Runs a runc subcommand whose stdio is ours, turning a failure into a typed error.
+    async fn run(&self, op: Op, id: &ContainerId, args: &[&OsStr]) -> Result<Output, RuntimeError> {
+        tracing::debug!(%op, %id, ?args, "runc");
+        let output = self
+            .command()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|source| self.spawn_error(op, id, source))?;
+        if output.status.success() {
+            return Ok(output);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(RuntimeError::classify(op, id, &error_messages(&stderr)))
+    }
+
+    fn spawn_error(&self, op: Op, id: &ContainerId, source: std::io::Error) -> RuntimeError {
+        RuntimeError::Spawn {
+            op,
+            id: id.clone(),
+            binary: self.binary.clone(),
+            source,
+        }
+    }
+}
+
+impl Runtime for Runc {
+    async fn create(
+        &self,
+        id: &ContainerId,
+        bundle: &Path,
+        io: ContainerIo,
+    ) -> Result<(), RuntimeError> {
+        // runc's stdio becomes the container's, so its errors are read from a log file instead.
+        let log = bundle.join(CREATE_LOG);
+        std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
+            op: Op::Create,
+            id: id.clone(),
+            stderr: format!("cannot write {}: {source}", log.display()),
+        })?;
+        tracing::debug!(%id, bundle = %bundle.display(), "runc create");
+        let [stdin, stdout, stderr] = io.into_stdio();
+        let mut command = self.command();
+        command
+            .arg("--log")
+            .arg(&log)
+            .arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(bundle.join(PID_FILE))
+            .arg(id.as_str())
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr);
+        let status = command
+            .status()
+            .await
+            .map_err(|source| self.spawn_error(Op::Create, id, source))?;
+        // Our copies of the container's stdio must close, or readers would never see EOF.
+        drop(command);
+        if status.success() {
+            return Ok(());
+        }
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut message = error_messages(&logged);
+        if message.is_empty() {
+            message = format!("runc exited with {status} and logged nothing");
+        }
+        Err(RuntimeError::classify(Op::Create, id, &message))
+    }
+
+    async fn start(&self, id: &ContainerId) -> Result<(), RuntimeError> {
+        self.run(Op::Start, id, &["start".as_ref(), id.as_str().as_ref()])
+            .await?;
+        Ok(())
+    }
+
+    async fn state(&self, id: &ContainerId) -> Result<ContainerState, RuntimeError> {
+        let output = self
+            .run(Op::State, id, &["state".as_ref(), id.as_str().as_ref()])
+            .await?;
+        parse_state(&output.stdout).map_err(|detail| RuntimeError::Output {
+            op: Op::State,
+            id: id.clone(),
+            detail,
+        })
+    }
+
+    async fn kill(&self, id: &ContainerId, signal: Signal) -> Result<(), RuntimeError> {
+        let number = signal.number().to_string();
+        self.run(
+            Op::Kill,
+            id,
+            &["kill".as_ref(), id.as_str().as_ref(), number.as_ref()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &ContainerId, force: bool) -> Result<(), RuntimeError> {
+        let mut args: Vec<&OsStr> = vec!["delete".as_ref()];
+        if force {
+            args.push("--force".as_ref());
+        }
+        args.push(id.as_str().as_ref());
+        self.run(Op::Delete, id, &args).await?;
+        Ok(())
+    }
+}
+
+/// The error messages in runc's JSON log lines, or the text as it is when it is not JSON.
+fn error_messages(log: &str) -> String {
+    #[derive(Deserialize)]
+    struct Line {
+        level: String,
+        msg: String,
+    }
+    let lines: Vec<&str> = log.lines().filter(|line| !line.trim().is_empty()).collect();
+    let parsed: Vec<Line> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if parsed.len() < lines.len() {
+        return log.trim().to_owned();
+    }
+    let errors: Vec<String> = parsed
+        .into_iter()
+        .filter(|line| matches!(line.level.as_str(), "error" | "fatal" | "panic"))
+        .map(|line| line.msg)
+        .collect();
+    errors.join("; ")
+}
+
+fn parse_state(stdout: &[u8]) -> Result<ContainerState, String> {
+    #[derive(Deserialize)]
+    struct Raw {
+        id: String,
+        pid: i64,
+        status: String,
+        bundle: PathBuf,
+    }
+    let raw: Raw = serde_json::from_slice(stdout).map_err(|e| format!("state json: {e}"))?;
+    let status = match raw.status.as_str() {
+        "creating" | "created" => Status::Created,
+        "running" => Status::Running,
+        "pausing" | "paused" => Status::Paused,
+        "stopped" => Status::Stopped,
+        other => return Err(format!("unknown status {other:?}")),
+    };
+    let id = ContainerId::parse(&raw.id).map_err(|e| e.to_string())?;
+    let pid = u32::try_from(raw.pid)
+        .ok()
+        .filter(|&pid| pid > 0 && status != Status::Stopped);
+    Ok(ContainerState {
+        id,
+        status,
+        pid,
+        bundle: raw.bundle,
+    })
+}
+
+fn parse_version(text: &str) -> Option<RuncVersion> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+    };
+    let version = field("runc version ").or_else(|| field("crun version "))?;
+    let numbers: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
+    let &[major, minor, patch] = numbers.as_slice() else {
+        return None;
+    };
+    Some(RuncVersion {
+        semver: (major, minor, patch),
+        commit: field("commit:"),
+        spec: field("spec:"),
+        libseccomp: field("libseccomp:"),
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests;
