@@ -61,6 +61,18 @@ pub struct Release {
     /// ID (the public part) of that token; absent for releases older than the record of it.
     pub created_by_token: Option<String>,
     pub config: ConfigVars,
+    /// The image the release runs; absent until the app's first deploy.
+    pub image: Option<ReleaseImage>,
+    /// The command (argv) of each process type.
+    pub processes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseImage {
+    /// The reference the user deployed, e.g. `registry.example.com/shop:1.2`.
+    pub reference: String,
+    /// Digest of the image manifest: what actually runs.
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +80,10 @@ pub struct ProcessFormation {
     #[serde(rename = "type")]
     pub process_type: String,
     pub quantity: u32,
+    /// Memory limit per instance, in bytes; absent means the node's default.
+    pub memory_bytes: Option<u64>,
+    /// CPU limit per instance, in thousandths of a core; absent means none.
+    pub cpu_millis: Option<u32>,
 }
 
 /// A formation change: process type mapped to its new quantity.

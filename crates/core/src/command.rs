@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{App, AppId, ProcessFormation, Release, Timestamp, TokenId};
+use crate::model::{App, AppId, ProcessFormation, Release, ReleaseImage, Timestamp, TokenId};
 use crate::name::{AppName, ConfigKey, ProcessType};
 
 /// Who asked for a change; recorded in releases.
@@ -39,6 +39,22 @@ pub enum Command {
     Scale {
         app: AppName,
         quantities: BTreeMap<ProcessType, u32>,
+        at: Timestamp,
+    },
+    /// Records a new release that runs `image` with the app's current config.
+    DeployImage {
+        app: AppName,
+        image: ReleaseImage,
+        processes: BTreeMap<ProcessType, Vec<String>>,
+        by: Actor,
+        at: Timestamp,
+    },
+    /// Sets the limits of one process type's instances.
+    SetResources {
+        app: AppName,
+        process: ProcessType,
+        memory_bytes: Option<u64>,
+        cpu_millis: Option<u32>,
         at: Timestamp,
     },
     CreateToken {

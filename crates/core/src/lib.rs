@@ -16,7 +16,9 @@ mod state;
 
 pub use command::{Actor, Command, Outcome};
 pub use limits::Limits;
-pub use model::{App, AppId, Config, ProcessFormation, Release, Timestamp, Token, TokenId};
+pub use model::{
+    App, AppId, Config, ProcessFormation, Release, ReleaseImage, Timestamp, Token, TokenId,
+};
 pub use name::{AppName, ConfigKey, NameError, ProcessType};
 pub use rejection::Rejection;
 pub use snapshot::{SCHEMA_VERSION, SnapshotError, decode_snapshot, encode_snapshot};

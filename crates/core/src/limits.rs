@@ -11,4 +11,15 @@ impl Limits {
     pub const CONFIG_TOTAL_BYTES: usize = 256 * 1024;
     /// Most instances of one process type.
     pub const MAX_QUANTITY: u32 = 100;
+    /// Smallest and largest memory limit of an instance, in bytes.
+    pub const MIN_MEMORY_BYTES: u64 = 16 * 1024 * 1024;
+    pub const MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+    /// Smallest and largest CPU limit of an instance, in thousandths of a core.
+    pub const MIN_CPU_MILLIS: u32 = 10;
+    pub const MAX_CPU_MILLIS: u32 = 64_000;
+    /// Most process types in a release, and most arguments in one process command.
+    pub const MAX_PROCESSES: usize = 32;
+    pub const MAX_ARGS: usize = 256;
+    /// Longest image reference, in bytes.
+    pub const MAX_REFERENCE_BYTES: usize = 512;
 }

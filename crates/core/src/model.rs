@@ -74,12 +74,43 @@ pub struct Release {
     /// ID of the token that made the release; `None` for releases made before schema 2
     /// recorded it.
     pub created_by_token: Option<TokenId>,
+    /// The image to run; `None` until the app's first deploy.
+    pub image: Option<ReleaseImage>,
+    /// The command (argv) of each process type.
+    pub processes: BTreeMap<ProcessType, Vec<String>>,
 }
 
-/// How many instances of one process type should run.
+/// How many instances of one process type should run, and their limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessFormation {
     pub quantity: u32,
+    /// Memory limit per instance; `None` is the node's default.
+    pub memory_bytes: Option<u64>,
+    /// CPU limit per instance in thousandths of a core; `None` is no limit.
+    pub cpu_millis: Option<u32>,
+}
+
+impl ProcessFormation {
+    pub fn with_quantity(quantity: u32) -> Self {
+        Self {
+            quantity,
+            memory_bytes: None,
+            cpu_millis: None,
+        }
+    }
+}
+
+/// The image a release runs, as resolved when it was deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseImage {
+    /// What the user asked for, e.g. `registry.example.com/shop:1.2`.
+    pub reference: String,
+    /// Digest of the image manifest (`sha256:…`): what actually runs.
+    pub digest: String,
+    /// Environment from the image config (`KEY=value`); the app's config vars override it.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
 }
 
 /// An API token. Only a password hash of its secret is kept.

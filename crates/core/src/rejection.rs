@@ -39,6 +39,23 @@ pub enum Rejection {
     QuantityTooLarge { process: ProcessType, quantity: u32 },
     #[error("a scale change must name at least one process type")]
     EmptyScale,
+    #[error("a release needs at least one process type with a command")]
+    NoProcesses,
+    #[error("the command of process type `{process}` is invalid: {reason}")]
+    InvalidProcess {
+        process: ProcessType,
+        reason: String,
+    },
+    #[error("image `{reference}` is invalid: {reason}")]
+    InvalidImage { reference: String, reason: String },
+    #[error("memory limit {bytes} bytes is out of range: use {} MiB to {} GiB", Limits::MIN_MEMORY_BYTES >> 20, Limits::MAX_MEMORY_BYTES >> 30)]
+    MemoryOutOfRange { bytes: u64 },
+    #[error(
+        "CPU limit {millis} thousandths of a core is out of range: use {} to {}",
+        Limits::MIN_CPU_MILLIS,
+        Limits::MAX_CPU_MILLIS
+    )]
+    CpuOutOfRange { millis: u32 },
     #[error("token `{id}` already exists")]
     TokenExists { id: TokenId },
 }
@@ -57,6 +74,11 @@ impl Rejection {
             Self::QuantityTooLarge { .. } => "quantity_too_large",
             Self::EmptyScale => "empty_scale",
             Self::TokenExists { .. } => "token_exists",
+            Self::NoProcesses => "no_processes",
+            Self::InvalidProcess { .. } => "invalid_process",
+            Self::InvalidImage { .. } => "invalid_image",
+            Self::MemoryOutOfRange { .. } => "memory_out_of_range",
+            Self::CpuOutOfRange { .. } => "cpu_out_of_range",
         }
     }
 
@@ -67,10 +89,16 @@ impl Rejection {
             Self::ConfigValueTooLarge { key, .. }
             | Self::ConfigKeySetAndUnset { key }
             | Self::ConfigValueHasNul { key } => Some(key.to_string()),
-            Self::QuantityTooLarge { process, .. } => Some(process.to_string()),
+            Self::QuantityTooLarge { process, .. } | Self::InvalidProcess { process, .. } => {
+                Some(process.to_string())
+            }
+            Self::InvalidImage { .. } => Some("image".to_owned()),
+            Self::MemoryOutOfRange { .. } => Some("memory".to_owned()),
+            Self::CpuOutOfRange { .. } => Some("cpu".to_owned()),
             Self::ConfigTooLarge { .. }
             | Self::EmptyConfigChange
             | Self::EmptyScale
+            | Self::NoProcesses
             | Self::TokenExists { .. } => None,
         }
     }

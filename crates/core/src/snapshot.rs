@@ -9,7 +9,8 @@ use crate::state::State;
 ///
 /// - 1: the first layout.
 /// - 2: releases record the ID of the token that made them (`created_by_token`).
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: releases hold an image and process commands; formations hold memory and CPU limits.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -69,17 +70,40 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
 
 /// `MIGRATIONS[n]` rewrites a state of schema version `n + 1` into version `n + 2`; one entry is
 /// added with every bump of `SCHEMA_VERSION`.
-const MIGRATIONS: [fn(&mut serde_json::Value); SCHEMA_VERSION as usize - 1] = [v1_to_v2];
+const MIGRATIONS: [fn(&mut serde_json::Value); SCHEMA_VERSION as usize - 1] = [v1_to_v2, v2_to_v3];
+
+/// Every app of a state in any layout.
+fn apps(state: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
+    state["apps"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|a| a.values_mut())
+}
 
 /// Version 2 records the token that made each release; version 1 did not know it.
 fn v1_to_v2(state: &mut serde_json::Value) {
-    let apps = state["apps"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|a| a.values_mut());
-    for app in apps {
+    for app in apps(state) {
         for release in app["releases"].as_array_mut().into_iter().flatten() {
             release["created_by_token"] = serde_json::Value::Null;
+        }
+    }
+}
+
+/// Version 3 adds images and process commands to releases (none before: nothing ran) and
+/// limits to formations (none set).
+fn v2_to_v3(state: &mut serde_json::Value) {
+    for app in apps(state) {
+        for release in app["releases"].as_array_mut().into_iter().flatten() {
+            release["image"] = serde_json::Value::Null;
+            release["processes"] = serde_json::json!({});
+        }
+        let formations = app["formation"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|f| f.values_mut());
+        for formation in formations {
+            formation["memory_bytes"] = serde_json::Value::Null;
+            formation["cpu_millis"] = serde_json::Value::Null;
         }
     }
 }
@@ -94,33 +118,41 @@ mod tests {
     /// Bytes written by schema version 2; they must always decode.
     const V2_FIXTURE: &str = r#"{"schema_version":2,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef"}],"formation":{"web":{"quantity":1}}}},"tokens":{}}}"#;
 
+    /// Bytes written by schema version 3; they must always decode.
+    const V3_FIXTURE: &str = r#"{"schema_version":3,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef","image":null,"processes":{}}],"formation":{"web":{"quantity":1,"memory_bytes":null,"cpu_millis":null}}}},"tokens":{}}}"#;
+
+    fn encoded(bytes: &str) -> String {
+        String::from_utf8(encode_snapshot(&decode_snapshot(bytes.as_bytes()).unwrap())).unwrap()
+    }
+
     #[test]
     fn version_1_snapshots_are_migrated_to_the_current_layout() {
         let state = decode_snapshot(V1_FIXTURE.as_bytes()).unwrap();
         let shop = state.app(&"shop".parse().unwrap()).unwrap();
-        assert_eq!(shop.releases.len(), 1);
         assert_eq!(shop.releases[0].created_by, "admin");
         assert_eq!(
             shop.releases[0].created_by_token, None,
             "v1 did not record the token"
         );
         assert_eq!(shop.config.get(&"FOO".parse().unwrap()).unwrap(), "bar");
-        let expected = V2_FIXTURE.replace(r#""0123456789abcdef""#, "null");
-        assert_eq!(
-            String::from_utf8(encode_snapshot(&state)).unwrap(),
-            expected
-        );
+        let expected = V3_FIXTURE.replace(r#""0123456789abcdef""#, "null");
+        assert_eq!(encoded(V1_FIXTURE), expected);
     }
 
     #[test]
-    fn version_2_snapshots_decode_and_encode_to_the_same_bytes() {
-        let state = decode_snapshot(V2_FIXTURE.as_bytes()).unwrap();
+    fn version_2_snapshots_are_migrated_to_the_current_layout() {
+        assert_eq!(encoded(V2_FIXTURE), V3_FIXTURE);
+    }
+
+    #[test]
+    fn version_3_snapshots_decode_and_encode_to_the_same_bytes() {
+        let state = decode_snapshot(V3_FIXTURE.as_bytes()).unwrap();
         let release = &state.app(&"shop".parse().unwrap()).unwrap().releases[0];
         assert_eq!(
             release.created_by_token.as_ref().unwrap().0,
             "0123456789abcdef"
         );
-        assert_eq!(encode_snapshot(&state), V2_FIXTURE.as_bytes());
+        assert_eq!(encode_snapshot(&state), V3_FIXTURE.as_bytes());
     }
 
     #[test]

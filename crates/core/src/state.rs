@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Actor, Command, Outcome};
 use crate::limits::Limits;
-use crate::model::{App, AppId, Config, ProcessFormation, Release, Timestamp, Token, TokenId};
+use crate::model::{
+    App, AppId, Config, ProcessFormation, Release, ReleaseImage, Timestamp, Token, TokenId,
+};
 use crate::name::{AppName, ConfigKey, ProcessType};
 use crate::rejection::Rejection;
 
@@ -57,6 +59,20 @@ impl State {
                 quantities,
                 at: _,
             } => self.scale(&app, quantities),
+            Command::DeployImage {
+                app,
+                image,
+                processes,
+                by,
+                at,
+            } => self.deploy_image(&app, image, processes, by, at),
+            Command::SetResources {
+                app,
+                process,
+                memory_bytes,
+                cpu_millis,
+                at: _,
+            } => self.set_resources(&app, process, memory_bytes, cpu_millis),
             Command::CreateToken {
                 id,
                 name,
@@ -93,7 +109,7 @@ impl State {
             created_at: at,
             config: Config::new(),
             releases: Vec::new(),
-            formation: BTreeMap::from([(ProcessType::web(), ProcessFormation { quantity: 1 })]),
+            formation: BTreeMap::from([(ProcessType::web(), ProcessFormation::with_quantity(1))]),
         };
         self.apps.insert(name, app.clone());
         Ok(Outcome::AppCreated { app: Box::new(app) })
@@ -143,19 +159,59 @@ impl State {
         if size > Limits::CONFIG_TOTAL_BYTES {
             return Err(Rejection::ConfigTooLarge { size });
         }
-        let release = Release {
-            version: app.next_version(),
-            description,
-            config: config.clone(),
-            created_at: at,
-            created_by: by.name,
-            created_by_token: Some(by.token),
+        // A config change keeps running what runs now, with the new config.
+        let (image, processes) = match app.current_release() {
+            Some(current) => (current.image.clone(), current.processes.clone()),
+            None => (None, BTreeMap::new()),
         };
-        app.releases.push(release.clone());
-        app.config = config;
-        Ok(Outcome::ReleaseCreated {
+        app.config = config.clone();
+        Ok(app.push_release(description, config, image, processes, by, at))
+    }
+
+    fn deploy_image(
+        &mut self,
+        name: &AppName,
+        image: ReleaseImage,
+        processes: BTreeMap<ProcessType, Vec<String>>,
+        by: Actor,
+        at: Timestamp,
+    ) -> Result<Outcome, Rejection> {
+        let app = self.app_mut(name)?;
+        check_image(&image)?;
+        check_processes(&processes)?;
+        let description = format!("Deploy {}", image.reference);
+        let config = app.config.clone();
+        Ok(app.push_release(description, config, Some(image), processes, by, at))
+    }
+
+    fn set_resources(
+        &mut self,
+        name: &AppName,
+        process: ProcessType,
+        memory_bytes: Option<u64>,
+        cpu_millis: Option<u32>,
+    ) -> Result<Outcome, Rejection> {
+        let app = self.app_mut(name)?;
+        if let Some(bytes) = memory_bytes
+            && !(Limits::MIN_MEMORY_BYTES..=Limits::MAX_MEMORY_BYTES).contains(&bytes)
+        {
+            return Err(Rejection::MemoryOutOfRange { bytes });
+        }
+        if let Some(millis) = cpu_millis
+            && !(Limits::MIN_CPU_MILLIS..=Limits::MAX_CPU_MILLIS).contains(&millis)
+        {
+            return Err(Rejection::CpuOutOfRange { millis });
+        }
+        // Limits can be set before any instance of the type is asked for.
+        let formation = app
+            .formation
+            .entry(process)
+            .or_insert(ProcessFormation::with_quantity(0));
+        formation.memory_bytes = memory_bytes;
+        formation.cpu_millis = cpu_millis;
+        Ok(Outcome::Scaled {
             app: app.id,
-            release: Box::new(release),
+            formation: app.formation.clone(),
         })
     }
 
@@ -177,13 +233,103 @@ impl State {
             });
         }
         for (process, quantity) in quantities {
-            app.formation.insert(process, ProcessFormation { quantity });
+            app.formation
+                .entry(process)
+                .and_modify(|f| f.quantity = quantity)
+                .or_insert(ProcessFormation::with_quantity(quantity));
         }
         Ok(Outcome::Scaled {
             app: app.id,
             formation: app.formation.clone(),
         })
     }
+}
+
+impl App {
+    /// Appends the next release and says so.
+    fn push_release(
+        &mut self,
+        description: String,
+        config: Config,
+        image: Option<ReleaseImage>,
+        processes: BTreeMap<ProcessType, Vec<String>>,
+        by: Actor,
+        at: Timestamp,
+    ) -> Outcome {
+        let release = Release {
+            version: self.next_version(),
+            description,
+            config,
+            created_at: at,
+            created_by: by.name,
+            created_by_token: Some(by.token),
+            image,
+            processes,
+        };
+        self.releases.push(release.clone());
+        Outcome::ReleaseCreated {
+            app: self.id,
+            release: Box::new(release),
+        }
+    }
+}
+
+fn check_image(image: &ReleaseImage) -> Result<(), Rejection> {
+    let invalid = |reason: &str| {
+        Err(Rejection::InvalidImage {
+            reference: image.reference.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    if image.reference.is_empty() || image.reference.len() > Limits::MAX_REFERENCE_BYTES {
+        return invalid("a reference is 1 to 512 bytes long");
+    }
+    let hex = image.digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return invalid("its digest is not `sha256:` and 64 lowercase hex digits");
+    }
+    if image
+        .env
+        .iter()
+        .any(|e| e.contains('\0') || !e.contains('='))
+    {
+        return invalid("its environment entries must be KEY=value without NUL bytes");
+    }
+    Ok(())
+}
+
+fn check_processes(processes: &BTreeMap<ProcessType, Vec<String>>) -> Result<(), Rejection> {
+    if processes.is_empty() {
+        return Err(Rejection::NoProcesses);
+    }
+    if processes.len() > Limits::MAX_PROCESSES {
+        let process = processes.keys().next_back().expect("not empty").clone();
+        let reason = format!(
+            "a release has at most {} process types",
+            Limits::MAX_PROCESSES
+        );
+        return Err(Rejection::InvalidProcess { process, reason });
+    }
+    for (process, argv) in processes {
+        let reason = if argv.is_empty() || argv[0].is_empty() {
+            "the command is empty"
+        } else if argv.len() > Limits::MAX_ARGS {
+            "the command has more than 256 arguments"
+        } else if argv.iter().any(|a| a.contains('\0')) {
+            "an argument contains a NUL byte"
+        } else {
+            continue;
+        };
+        return Err(Rejection::InvalidProcess {
+            process: process.clone(),
+            reason: reason.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// `Set FOO, BAR`, `Unset BAZ`, or `Set FOO; unset BAZ`.

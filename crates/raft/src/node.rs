@@ -203,8 +203,11 @@ impl RaftNode {
     }
 
     /// Stops the node and closes the store, so the directory can be opened again.
+    /// Calling it again does nothing.
     pub async fn shutdown(&self) -> Result<(), RaftError> {
-        self.inner.stopped.store(true, Ordering::SeqCst);
+        if self.inner.stopped.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
         let stopped = |reason: String| RaftError::Stopped {
             path: self.inner.path.clone(),
             reason,

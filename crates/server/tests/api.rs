@@ -94,7 +94,10 @@ async fn apps_are_created_listed_shown_and_destroyed() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(app["name"], "shop");
     assert_eq!(app["url"], "http://shop.localhost/");
-    assert_eq!(app["formation"], json!([{ "type": "web", "quantity": 1 }]));
+    assert_eq!(
+        app["formation"],
+        json!([{ "type": "web", "quantity": 1, "memory_bytes": null, "cpu_millis": null }])
+    );
 
     let (status, list) = api.call(Method::GET, "/v1/apps", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -213,7 +216,10 @@ async fn scaling_stores_the_formation() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         formation,
-        json!([{ "type": "web", "quantity": 3 }, { "type": "worker", "quantity": 2 }])
+        json!([
+            { "type": "web", "quantity": 3, "memory_bytes": null, "cpu_millis": null },
+            { "type": "worker", "quantity": 2, "memory_bytes": null, "cpu_millis": null }
+        ])
     );
     let patch = json!({ "quantities": { "web": 1000 } });
     let (status, body) = api

@@ -123,6 +123,128 @@ fn config_limits_are_enforced_and_leave_the_state_unchanged() {
     assert_eq!(state.app(&name("shop")).unwrap().releases.len(), 7);
 }
 
+fn image(reference: &str) -> ReleaseImage {
+    ReleaseImage {
+        reference: reference.to_owned(),
+        digest: format!("sha256:{}", "a".repeat(64)),
+        env: vec!["PATH=/usr/bin".to_owned()],
+        working_dir: Some("/app".to_owned()),
+        user: None,
+    }
+}
+
+fn deploy(app: &str, image: ReleaseImage, web: &[&str]) -> Command {
+    Command::DeployImage {
+        app: name(app),
+        image,
+        processes: BTreeMap::from([(
+            ProcessType::web(),
+            web.iter().map(|s| s.to_string()).collect(),
+        )]),
+        by: admin(),
+        at: at(7),
+    }
+}
+
+#[test]
+fn a_deploy_makes_a_release_with_the_image_the_processes_and_the_current_config() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    state.apply(set("shop", &[("A", "1")])).unwrap();
+    let outcome = state
+        .apply(deploy("shop", image("r.example/shop:1"), &["/app/server"]))
+        .unwrap();
+    let Outcome::ReleaseCreated { release, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(release.version, 2);
+    assert_eq!(release.description, "Deploy r.example/shop:1");
+    assert_eq!(release.image, Some(image("r.example/shop:1")));
+    assert_eq!(release.processes[&ProcessType::web()], ["/app/server"]);
+    assert_eq!(release.config, BTreeMap::from([(key("A"), "1".to_owned())]));
+}
+
+#[test]
+fn a_config_change_keeps_the_image_and_processes_of_the_current_release() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    state
+        .apply(deploy("shop", image("r.example/shop:1"), &["/app/server"]))
+        .unwrap();
+    state.apply(set("shop", &[("A", "2")])).unwrap();
+    let app = state.app(&name("shop")).unwrap();
+    assert_eq!(app.releases[1].image, app.releases[0].image);
+    assert_eq!(app.releases[1].processes, app.releases[0].processes);
+}
+
+#[test]
+fn deploys_with_bad_images_or_commands_are_refused() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let mut bad_digest = image("r/shop:1");
+    bad_digest.digest = "sha256:xyz".to_owned();
+    let cases = [
+        (deploy("shop", bad_digest, &["/app"]), "invalid_image"),
+        (deploy("shop", image(""), &["/app"]), "invalid_image"),
+        (deploy("shop", image("r/shop:1"), &[]), "invalid_process"),
+        (
+            deploy("shop", image("r/shop:1"), &["/app", "a\0b"]),
+            "invalid_process",
+        ),
+    ];
+    for (command, code) in cases {
+        assert_eq!(state.apply(command).unwrap_err().code(), code);
+    }
+    let empty = Command::DeployImage {
+        app: name("shop"),
+        image: image("r/shop:1"),
+        processes: BTreeMap::new(),
+        by: admin(),
+        at: at(1),
+    };
+    assert_eq!(state.apply(empty).unwrap_err().code(), "no_processes");
+    assert!(state.app(&name("shop")).unwrap().releases.is_empty());
+}
+
+#[test]
+fn resources_are_set_per_process_type_within_limits() {
+    let mut state = State::default();
+    state.apply(create("shop", 1)).unwrap();
+    let resources = |memory, cpu| Command::SetResources {
+        app: name("shop"),
+        process: ProcessType::web(),
+        memory_bytes: memory,
+        cpu_millis: cpu,
+        at: at(1),
+    };
+    state.apply(resources(Some(512 << 20), Some(500))).unwrap();
+    let web = state.app(&name("shop")).unwrap().formation[&ProcessType::web()];
+    assert_eq!(
+        (web.quantity, web.memory_bytes, web.cpu_millis),
+        (1, Some(512 << 20), Some(500))
+    );
+    assert_eq!(
+        state
+            .apply(resources(Some(1 << 20), None))
+            .unwrap_err()
+            .code(),
+        "memory_out_of_range"
+    );
+    assert_eq!(
+        state.apply(resources(None, Some(1))).unwrap_err().code(),
+        "cpu_out_of_range"
+    );
+    // Scaling keeps the limits.
+    let scale = Command::Scale {
+        app: name("shop"),
+        quantities: BTreeMap::from([(ProcessType::web(), 3)]),
+        at: at(2),
+    };
+    state.apply(scale).unwrap();
+    let web = state.app(&name("shop")).unwrap().formation[&ProcessType::web()];
+    assert_eq!((web.quantity, web.memory_bytes), (3, Some(512 << 20)));
+}
+
 #[test]
 fn config_values_with_nul_bytes_are_refused() {
     let mut state = State::default();
@@ -257,6 +379,30 @@ fn arb_command() -> impl Strategy<Value = Command> {
                 quantities,
                 at: at(s)
             }),
+        (
+            arb_name(),
+            prop_oneof![Just("r/x:1"), Just("")],
+            proptest::collection::vec("[a-z/]{0,4}", 0..3)
+        )
+            .prop_map(|(app, reference, argv)| Command::DeployImage {
+                app,
+                image: image(reference),
+                processes: BTreeMap::from([(ProcessType::web(), argv)]),
+                by: admin(),
+                at: at(9),
+            }),
+        (
+            arb_name(),
+            proptest::option::of(0u64..(1 << 37)),
+            proptest::option::of(0u32..70_000)
+        )
+            .prop_map(|(app, memory_bytes, cpu_millis)| Command::SetResources {
+                app,
+                process: ProcessType::web(),
+                memory_bytes,
+                cpu_millis,
+                at: at(9),
+            }),
         ("[a-c]", ".{0,4}").prop_map(|(id, name)| Command::CreateToken {
             id: TokenId(id),
             name,
@@ -293,6 +439,8 @@ proptest! {
                 let size: usize = app.config.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
                 prop_assert!(size <= Limits::CONFIG_TOTAL_BYTES);
                 prop_assert!(app.formation.values().all(|f| f.quantity <= Limits::MAX_QUANTITY));
+                prop_assert!(app.formation.values().filter_map(|f| f.memory_bytes).all(|m| (Limits::MIN_MEMORY_BYTES..=Limits::MAX_MEMORY_BYTES).contains(&m)));
+                prop_assert!(app.releases.iter().all(|r| r.image.is_none() || !r.processes.is_empty()), "a release with an image says what to run");
             }
         }
     }

@@ -14,6 +14,15 @@ pub(super) fn release(r: &Release) -> spread_api::Release {
         created_at: r.created_at,
         created_by: r.created_by.clone(),
         created_by_token: r.created_by_token.as_ref().map(ToString::to_string),
+        image: r.image.as_ref().map(|i| spread_api::ReleaseImage {
+            reference: i.reference.clone(),
+            digest: i.digest.clone(),
+        }),
+        processes: r
+            .processes
+            .iter()
+            .map(|(t, argv)| (t.to_string(), argv.clone()))
+            .collect(),
         config: r
             .config
             .iter()
@@ -34,6 +43,8 @@ pub(super) fn formation_list(
         .map(|(t, f)| spread_api::ProcessFormation {
             process_type: t.to_string(),
             quantity: f.quantity,
+            memory_bytes: f.memory_bytes,
+            cpu_millis: f.cpu_millis,
         })
         .collect()
 }
