@@ -75,6 +75,25 @@ pub struct ReleaseImage {
     pub digest: String,
 }
 
+/// `POST /v1/apps/{app}/deploys`: run an image from a registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// Image reference, e.g. `registry.example.com/shop:1.2` or `shop@sha256:…`.
+    pub image: String,
+    /// Process type mapped to its command line; without any, the image's entrypoint and cmd
+    /// are the `web` process.
+    #[serde(default)]
+    pub processes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub registry_user: Option<String>,
+    /// Used for this pull only; never stored.
+    #[serde(default)]
+    pub registry_password: Option<String>,
+    /// Allow plain HTTP to a registry that is not on this machine.
+    #[serde(default)]
+    pub insecure_registry: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessFormation {
     #[serde(rename = "type")]

@@ -37,6 +37,8 @@ enum Command {
     Apps(cmd::apps::AppsCommand),
     /// Show an app's config vars, or set and unset them (each change makes a release).
     Config(cmd::config::ConfigArgs),
+    /// Deploy an image from a registry: `spread deploy --image REF -a APP`.
+    Deploy(cmd::deploy::DeployArgs),
     /// Show an app's releases, newest first.
     Releases,
     /// Show or change how many instances of each process type run: `spread scale web=2 worker=1`.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
             Command::Login(args) => cmd::login::run(&ctx, args).await,
             Command::Apps(command) => cmd::apps::run(&ctx, command).await,
             Command::Config(args) => cmd::config::run(&ctx, args).await,
+            Command::Deploy(args) => cmd::deploy::run(&ctx, args).await,
             Command::Releases => cmd::releases::run(&ctx).await,
             Command::Scale(args) => cmd::scale::run(&ctx, args).await,
             Command::Status => cmd::status::run(&ctx).await,

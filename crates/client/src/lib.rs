@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spread_api::{
-    AppInfo, AppSummary, ConfigPatch, ConfigVars, CreateAppRequest, ErrorBody, FormationPatch,
-    ProcessFormation, Release, Status,
+    AppInfo, AppSummary, ConfigPatch, ConfigVars, CreateAppRequest, DeployRequest, ErrorBody,
+    FormationPatch, ProcessFormation, Release, Status,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +169,14 @@ impl Client {
     pub async fn update_config(&self, app: &str, patch: &ConfigPatch) -> Result<Release> {
         let body = self
             .send(Method::PATCH, &["v1", "apps", app, "config"], Some(patch))
+            .await?;
+        self.expect_body(body)
+    }
+
+    /// Pulls an image into the platform and releases it; returns the release.
+    pub async fn deploy(&self, app: &str, request: &DeployRequest) -> Result<Release> {
+        let body = self
+            .send(Method::POST, &["v1", "apps", app, "deploys"], Some(request))
             .await?;
         self.expect_body(body)
     }

@@ -6,6 +6,7 @@
 //! with a [`Rejection`] value and never panics, so every replica reaches the same state from the
 //! same log.
 
+mod argv;
 mod command;
 mod limits;
 mod model;
@@ -14,6 +15,7 @@ mod rejection;
 mod snapshot;
 mod state;
 
+pub use argv::{CommandLineError, split_command_line};
 pub use command::{Actor, Command, Outcome};
 pub use limits::Limits;
 pub use model::{

@@ -25,6 +25,8 @@ use tokio::net::TcpListener;
 pub(crate) struct AppState {
     raft: RaftNode,
     auth: Arc<auth::Verifier>,
+    /// This node's image blob store.
+    images: Arc<spread_image::BlobStore>,
     config: Arc<ServerConfig>,
     started: Instant,
 }
@@ -38,6 +40,8 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the image store: {0}")]
+    Images(spread_image::StoreError),
     #[error("cannot create the first admin token: {0}")]
     Bootstrap(String),
     #[error("the API server failed: {0}")]
@@ -67,9 +71,12 @@ impl Server {
         .await
         .map_err(ServerError::Raft)?;
         let admin_token = auth::bootstrap_admin_token(&raft, config.new_admin_token).await?;
+        let images_dir = config.data_dir.join("images");
+        let images = spread_image::BlobStore::open(&images_dir).map_err(ServerError::Images)?;
         let state = AppState {
             raft,
             auth: Arc::new(auth::Verifier::default()),
+            images: Arc::new(images),
             config: Arc::new(config),
             started: Instant::now(),
         };

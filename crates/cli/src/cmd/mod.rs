@@ -2,6 +2,7 @@
 
 pub mod apps;
 pub mod config;
+pub mod deploy;
 pub mod login;
 pub mod releases;
 pub mod scale;

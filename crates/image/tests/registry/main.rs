@@ -1,19 +1,17 @@
 //! Pull and push against a real local docker-registry, started per test on 127.0.0.1.
 
-mod fixtures;
-mod local;
 mod refusals;
 
 use std::fs;
 use std::io;
 
-use fixtures::{put_image, put_index};
-use local::LocalRegistry;
 use spread_image::{
     BlobStore, Compression, Digest, HashingReader, ImageConfigSummary, ImageReference, Platform,
     PullError, PullOptions, PushOptions, RegistryAuth, TransferStats, UnpackOptions, pull, push,
     unpack_layer,
 };
+use spread_testkit::images::{put_image, put_index};
+use spread_testkit::registry::LocalRegistry;
 
 const ANONYMOUS: RegistryAuth = RegistryAuth::Anonymous;
 

@@ -2,16 +2,16 @@
 
 use std::fs;
 
-use crate::fixtures::{
-    LAYER_GZIP, LAYER_ZSTD, OCI_CONFIG, descriptor, manifest_json, put_image,
-    put_image_with_layer_type,
-};
-use crate::local::LocalRegistry;
 use crate::{ANONYMOUS, on, push_anonymously, store};
 use spread_image::{
     ImageReference, PullError, PullOptions, PushError, PushOptions, RegistryAuth, RemoteError,
     Transport, pull, push,
 };
+use spread_testkit::images::{
+    LAYER_GZIP, LAYER_ZSTD, OCI_CONFIG, descriptor, manifest_json, put_image,
+    put_image_with_layer_type,
+};
+use spread_testkit::registry::LocalRegistry;
 
 #[tokio::test]
 async fn a_tampered_blob_fails_the_pull_and_is_not_stored() {

@@ -4,6 +4,7 @@
 mod apps;
 mod config;
 mod convert;
+mod deploys;
 mod formation;
 mod releases;
 mod status;
@@ -11,7 +12,7 @@ mod status;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -28,6 +29,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/apps/{app}/config",
             get(config::show).patch(config::update),
         )
+        .route("/apps/{app}/deploys", post(deploys::create))
         .route("/apps/{app}/releases", get(releases::list))
         .route("/apps/{app}/releases/{version}", get(releases::show))
         .route(

@@ -1,0 +1,116 @@
+//! `/v1/apps/{app}/deploys`: pull an image into this node's store and release it.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use spread_api::DeployRequest;
+use spread_core::{
+    Actor, AppName, Command, Outcome, ProcessType, ReleaseImage, split_command_line,
+};
+use spread_image::{ImageReference, PullError, PullOptions, RegistryAuth, pull};
+
+use super::convert::{release, with_app};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{self, Path};
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    extract::Json(req): extract::Json<DeployRequest>,
+) -> Result<(StatusCode, Json<spread_api::Release>), ApiError> {
+    let name = AppName::parse(&app)?;
+    // Fail before the slow pull if the app does not exist.
+    with_app(&state, name.as_str(), |_| ())?;
+    let reference = ImageReference::parse(&req.image).map_err(|e| ApiError::BadRequest {
+        code: "invalid_image",
+        message: e.to_string(),
+        field: Some("image".to_owned()),
+    })?;
+    let mut processes = parse_processes(&req.processes)?;
+    let auth = match (req.registry_user, req.registry_password) {
+        (Some(user), password) => RegistryAuth::Basic {
+            user,
+            password: password.unwrap_or_default(),
+        },
+        (None, _) => RegistryAuth::Anonymous,
+    };
+    let options = PullOptions {
+        insecure: req.insecure_registry,
+        ..PullOptions::default()
+    };
+    let pulled = pull(&state.images, &reference, &auth, &options)
+        .await
+        .map_err(pull_error)?;
+    if processes.is_empty() {
+        let config = &pulled.config;
+        let argv: Vec<String> = config
+            .entrypoint
+            .iter()
+            .chain(&config.cmd)
+            .cloned()
+            .collect();
+        if argv.is_empty() {
+            return Err(ApiError::BadRequest {
+                code: "no_command",
+                message: format!(
+                    "image {reference} has no entrypoint or cmd; say what to run with --process web='COMMAND'"
+                ),
+                field: Some("processes".to_owned()),
+            });
+        }
+        processes.insert(ProcessType::web(), argv);
+    }
+    let image = ReleaseImage {
+        reference: req.image,
+        digest: pulled.manifest_digest.to_string(),
+        env: pulled.config.env.clone(),
+        working_dir: pulled.config.working_dir.clone(),
+        user: pulled.config.user.clone(),
+    };
+    let command = Command::DeployImage {
+        app: name,
+        image,
+        processes,
+        by: actor,
+        at: jiff::Timestamp::now(),
+    };
+    match state.raft.propose(command).await? {
+        Outcome::ReleaseCreated {
+            release: created, ..
+        } => Ok((StatusCode::CREATED, Json(release(&created)))),
+        other => Err(ApiError::unexpected(&other)),
+    }
+}
+
+fn parse_processes(
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<ProcessType, Vec<String>>, ApiError> {
+    given
+        .iter()
+        .map(|(process, line)| {
+            let process = ProcessType::parse(process)?;
+            let argv = split_command_line(line).map_err(|e| ApiError::BadRequest {
+                code: "invalid_command",
+                message: e.to_string(),
+                field: Some(process.to_string()),
+            })?;
+            Ok((process, argv))
+        })
+        .collect()
+}
+
+fn pull_error(e: PullError) -> ApiError {
+    let code = match e {
+        PullError::NotFound { .. } => "image_not_found",
+        _ => "image_pull_failed",
+    };
+    ApiError::BadRequest {
+        code,
+        message: e.to_string(),
+        field: Some("image".to_owned()),
+    }
+}
