@@ -11,6 +11,7 @@ mod command;
 mod limits;
 mod model;
 mod name;
+mod plan;
 mod rejection;
 mod snapshot;
 mod state;
@@ -22,6 +23,7 @@ pub use model::{
     App, AppId, Config, ProcessFormation, Release, ReleaseImage, Timestamp, Token, TokenId,
 };
 pub use name::{AppName, ConfigKey, NameError, ProcessType};
+pub use plan::{DEFAULT_PORT, DesiredInstance, desired_instances, expand};
 pub use rejection::Rejection;
 pub use snapshot::{SCHEMA_VERSION, SnapshotError, decode_snapshot, encode_snapshot};
 pub use state::State;
