@@ -45,10 +45,18 @@ enum Command {
     Scale(cmd::scale::ScaleArgs),
     /// Show the platform's version, data dir, Raft role and term, and uptime.
     Status,
+    /// Watch one container for the agent (started by the agent, not by hand).
+    #[command(hide = true)]
+    Monitor(cmd::monitor::MonitorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = match cli.command {
+        // Before any runtime starts: the monitor is a small process of its own.
+        Command::Monitor(args) => return cmd::monitor::run(args),
+        command => command,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -61,7 +69,7 @@ fn main() -> ExitCode {
         app: cli.app,
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Up(args) => cmd::up::run(args).await,
             Command::Login(args) => cmd::login::run(&ctx, args).await,
             Command::Apps(command) => cmd::apps::run(&ctx, command).await,
@@ -70,6 +78,7 @@ fn main() -> ExitCode {
             Command::Releases => cmd::releases::run(&ctx).await,
             Command::Scale(args) => cmd::scale::run(&ctx, args).await,
             Command::Status => cmd::status::run(&ctx).await,
+            Command::Monitor(_) => unreachable!("the monitor runs before the runtime starts"),
         }
     });
     match result {

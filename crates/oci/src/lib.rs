@@ -4,6 +4,7 @@ mod cgroup;
 mod error;
 mod fake;
 mod id;
+pub mod monitor;
 mod runc;
 mod runtime;
 mod seccomp;

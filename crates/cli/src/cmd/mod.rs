@@ -4,6 +4,7 @@ pub mod apps;
 pub mod config;
 pub mod deploy;
 pub mod login;
+pub mod monitor;
 pub mod releases;
 pub mod scale;
 pub mod status;
