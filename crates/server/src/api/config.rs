@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use spread_api::{ConfigPatch, ConfigVars};
-use spread_core::{Actor, AppName, Command, ConfigKey, Outcome};
+use spread_core::{Actor, AppName, Command, ConfigKey};
 
-use super::convert::{release, with_app};
+use super::convert::{created_release, with_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{self, Path};
@@ -49,10 +49,5 @@ pub(super) async fn update(
         by: actor,
         at: jiff::Timestamp::now(),
     };
-    match state.raft.propose(command).await? {
-        Outcome::ReleaseCreated {
-            release: created, ..
-        } => Ok((StatusCode::CREATED, Json(release(&created)))),
-        other => Err(ApiError::unexpected(&other)),
-    }
+    created_release(state.raft.propose(command).await?)
 }

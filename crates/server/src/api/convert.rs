@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use spread_core::{App, AppName, ProcessFormation, ProcessType, Release};
+use axum::Json;
+use axum::http::StatusCode;
+use spread_core::{App, AppName, Outcome, ProcessFormation, ProcessType, Release};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -74,4 +76,16 @@ pub(super) fn with_app<R>(
         .ok_or(ApiError::Rejected(spread_core::Rejection::AppNotFound {
             name,
         }))
+}
+
+/// The answer to a command that makes a release: 201 and the release.
+pub(super) fn created_release(
+    outcome: Outcome,
+) -> Result<(StatusCode, Json<spread_api::Release>), ApiError> {
+    match outcome {
+        Outcome::ReleaseCreated {
+            release: created, ..
+        } => Ok((StatusCode::CREATED, Json(release(&created)))),
+        other => Err(ApiError::unexpected(&other)),
+    }
 }

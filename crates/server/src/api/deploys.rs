@@ -6,12 +6,10 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use spread_api::DeployRequest;
-use spread_core::{
-    Actor, AppName, Command, Outcome, ProcessType, ReleaseImage, split_command_line,
-};
+use spread_core::{Actor, AppName, Command, ProcessType, ReleaseImage, split_command_line};
 use spread_image::{ImageReference, PullError, PullOptions, RegistryAuth, pull};
 
-use super::convert::{release, with_app};
+use super::convert::{created_release, with_app};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{self, Path};
@@ -78,12 +76,7 @@ pub(super) async fn create(
         by: actor,
         at: jiff::Timestamp::now(),
     };
-    match state.raft.propose(command).await? {
-        Outcome::ReleaseCreated {
-            release: created, ..
-        } => Ok((StatusCode::CREATED, Json(release(&created)))),
-        other => Err(ApiError::unexpected(&other)),
-    }
+    created_release(state.raft.propose(command).await?)
 }
 
 fn parse_processes(
