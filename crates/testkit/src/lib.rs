@@ -1,5 +1,6 @@
-//! Test harnesses shared by Spread's tests: a real local OCI registry, and tiny images built in
-//! a blob store. A dev-dependency only; nothing here ships.
+//! Test harnesses shared by Spread's tests: a real local OCI registry, tiny images built in a
+//! blob store, and a sandbox for real runc containers. A dev-dependency only; nothing here ships.
 
 pub mod images;
 pub mod registry;
+pub mod runc;
