@@ -69,6 +69,12 @@ impl Api {
         (status, value)
     }
 
+    /// `PATCH /v1/apps/shop/config` with `patch`.
+    async fn set_config(&self, patch: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, "/v1/apps/shop/config", Some(patch))
+            .await
+    }
+
     async fn create(&self, name: &str) -> (StatusCode, Value) {
         self.call(Method::POST, "/v1/apps", Some(json!({ "name": name })))
             .await
@@ -132,13 +138,7 @@ async fn duplicate_and_invalid_names_are_refused_with_the_rule() {
 async fn config_changes_make_releases_with_descriptions_and_author() {
     let api = api().await;
     api.create("shop").await;
-    let (status, release) = api
-        .call(
-            Method::PATCH,
-            "/v1/apps/shop/config",
-            Some(json!({ "FOO": "1", "BAR": "2" })),
-        )
-        .await;
+    let (status, release) = api.set_config(json!({ "FOO": "1", "BAR": "2" })).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(release["version"], 1);
     assert_eq!(release["description"], "Set BAR, FOO");
@@ -146,13 +146,7 @@ async fn config_changes_make_releases_with_descriptions_and_author() {
     let token_id = api.token.split('_').nth(1).unwrap();
     assert_eq!(release["created_by_token"], token_id);
 
-    let (_, release) = api
-        .call(
-            Method::PATCH,
-            "/v1/apps/shop/config",
-            Some(json!({ "FOO": null })),
-        )
-        .await;
+    let (_, release) = api.set_config(json!({ "FOO": null })).await;
     assert_eq!(release["description"], "Unset FOO");
     assert_eq!(release["config"], json!({ "BAR": "2" }));
 
@@ -182,23 +176,11 @@ async fn config_changes_make_releases_with_descriptions_and_author() {
 async fn bad_config_keys_and_values_are_refused() {
     let api = api().await;
     api.create("shop").await;
-    let (status, body) = api
-        .call(
-            Method::PATCH,
-            "/v1/apps/shop/config",
-            Some(json!({ "1BAD": "x" })),
-        )
-        .await;
+    let (status, body) = api.set_config(json!({ "1BAD": "x" })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "1BAD");
     let big = "x".repeat(32 * 1024 + 1);
-    let (status, body) = api
-        .call(
-            Method::PATCH,
-            "/v1/apps/shop/config",
-            Some(json!({ "BIG": big })),
-        )
-        .await;
+    let (status, body) = api.set_config(json!({ "BIG": big })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "config_value_too_large");
     let (_, releases) = api.call(Method::GET, "/v1/apps/shop/releases", None).await;
@@ -354,22 +336,10 @@ async fn the_whole_config_is_limited_to_256_kib() {
     api.create("shop").await;
     let value = "x".repeat(32 * 1024);
     for i in 0..7 {
-        let (status, _) = api
-            .call(
-                Method::PATCH,
-                "/v1/apps/shop/config",
-                Some(json!({ format!("K{i}"): value })),
-            )
-            .await;
+        let (status, _) = api.set_config(json!({ format!("K{i}"): value })).await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (status, body) = api
-        .call(
-            Method::PATCH,
-            "/v1/apps/shop/config",
-            Some(json!({ "K7": value, "K8": value })),
-        )
-        .await;
+    let (status, body) = api.set_config(json!({ "K7": value, "K8": value })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "config_too_large");
 }
@@ -378,13 +348,7 @@ async fn the_whole_config_is_limited_to_256_kib() {
 async fn nul_bytes_in_config_values_are_refused() {
     let api = api().await;
     api.create("shop").await;
-    let (status, body) = api
-        .call(
-            Method::PATCH,
-            "/v1/apps/shop/config",
-            Some(json!({ "A": "x\0y" })),
-        )
-        .await;
+    let (status, body) = api.set_config(json!({ "A": "x\0y" })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "config_value_has_nul");
 }
