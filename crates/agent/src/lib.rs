@@ -2,8 +2,24 @@
 //!
 //! [`machine::NodeMachine`] decides what to do and never touches the runtime: events go in
 //! (assignments changed, an instance started or exited, time passed), actions come out (start,
-//! stop, remove, report). The executor that carries the actions out with `spread-oci`,
-//! `spread-image` and the network comes with the runtime milestone.
+//! stop, remove, report). [`Agent`] runs the loop around it, and [`executor::Executor`] carries
+//! the actions out: layers from the image store joined by overlayfs, a network namespace, a
+//! hardened runc bundle and a `spread monitor` process per container, which outlives the
+//! agent. On start the agent finds running containers through their monitors' records and
+//! supervises them again without restarting them.
 
+mod agent;
 pub mod backoff;
+pub mod config;
+pub mod executor;
 pub mod machine;
+mod resolv;
+mod rootfs;
+#[allow(unsafe_code)]
+mod sys;
+pub mod uids;
+mod user;
+
+pub use agent::{Agent, Assignment, InstanceView, LogDir};
+pub use config::{AgentConfig, InstanceDir};
+pub use executor::AgentError;

@@ -9,20 +9,8 @@ use serde::Serialize;
 use crate::backoff;
 
 /// One instance this node should run. Its `id` names the app, release, process type and index,
-/// so a new release means new instances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstanceSpec {
-    pub id: String,
-    pub app: String,
-    pub release: u64,
-    pub process: String,
-    /// Digest of the image to run.
-    pub image: String,
-    pub argv: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub memory_bytes: Option<u64>,
-    pub cpu_millis: Option<u32>,
-}
+/// so a new release means new instances; any other change to it (limits, config) restarts it.
+pub type InstanceSpec = spread_core::DesiredInstance;
 
 /// How an instance's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,7 +49,7 @@ pub enum Event {
     Assigned(Vec<InstanceSpec>),
     /// An instance found running when the agent started (it outlived the agent).
     Recovered {
-        spec: InstanceSpec,
+        spec: Box<InstanceSpec>,
         running_since: Duration,
     },
     Started {
@@ -118,7 +106,7 @@ enum Phase {
 enum AfterStop {
     Remove,
     /// Its spec changed: start it again with the new one.
-    Restart(InstanceSpec),
+    Restart(Box<InstanceSpec>),
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +136,7 @@ impl NodeMachine {
                 self.instances.insert(
                     id.clone(),
                     Instance::new(
-                        spec,
+                        *spec,
                         Phase::Running {
                             since: running_since,
                         },
@@ -209,11 +197,11 @@ impl NodeMachine {
                 Some(spec) if spec == instance.spec => {
                     // Wanted as it is. If it was being stopped to go away, it stays.
                     if let Phase::Stopping { then } = &mut instance.phase {
-                        *then = AfterStop::Restart(spec);
+                        *then = AfterStop::Restart(Box::new(spec));
                     }
                 }
                 Some(spec) => match instance.phase {
-                    Phase::Stopping { ref mut then } => *then = AfterStop::Restart(spec),
+                    Phase::Stopping { ref mut then } => *then = AfterStop::Restart(Box::new(spec)),
                     Phase::Crashed { .. } => {
                         instance.spec = spec.clone();
                         instance.phase = Phase::Starting;
@@ -221,7 +209,7 @@ impl NodeMachine {
                     }
                     Phase::Starting | Phase::Running { .. } => {
                         instance.phase = Phase::Stopping {
-                            then: AfterStop::Restart(spec),
+                            then: AfterStop::Restart(Box::new(spec)),
                         };
                         self.out.push(Action::Stop {
                             id: id.clone(),
@@ -277,9 +265,9 @@ impl NodeMachine {
             Phase::Stopping {
                 then: AfterStop::Restart(spec),
             } => {
-                instance.spec = spec.clone();
+                instance.spec = (*spec).clone();
                 instance.consecutive_crashes = 0;
-                self.out.push(Action::Start(spec));
+                self.out.push(Action::Start(*spec));
             }
             Phase::Running { since } => {
                 let healthy_for = now.saturating_sub(since);

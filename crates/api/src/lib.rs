@@ -105,10 +105,98 @@ pub struct ProcessFormation {
     pub cpu_millis: Option<u32>,
 }
 
-/// A formation change: process type mapped to its new quantity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A formation change: process type mapped to its new quantity, and to its new limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormationPatch {
+    #[serde(default)]
     pub quantities: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, LimitsPatch>,
+}
+
+/// New limits for one process type's instances. An absent field keeps the current limit;
+/// `null` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsPatch {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub memory_bytes: Option<Option<u64>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub cpu_millis: Option<Option<u32>>,
+}
+
+/// `Option<Option<T>>` on the wire: absent is `None`, `null` is `Some(None)`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// One instance of an app on a node, as `spread ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// 1-based, as in `web.1`.
+    pub index: u32,
+    pub release: u64,
+    /// `starting`, `running`, `crashed`, `oom-killed`, `stopping` or `stopped`.
+    pub state: String,
+    /// How often it was started again after it ended.
+    pub restarts: u32,
+    /// When its process started, while it runs.
+    pub started_at: Option<jiff::Timestamp>,
+    pub last_exit: Option<InstanceExit>,
+    /// Its address on the node network.
+    pub address: Option<String>,
+    /// CPU used over the last few seconds, in thousandths of a core.
+    pub cpu_millis: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// How an instance's process last ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceExit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Killed by the kernel for exceeding its memory limit.
+    pub oom_killed: bool,
+}
+
+/// One line an instance wrote, as `spread logs` shows it. The logs endpoint answers with
+/// these as newline-delimited JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: jiff::Timestamp,
+    pub instance: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@ mod cmd;
 mod credentials;
 mod env;
 mod output;
+mod units;
 
 use std::process::ExitCode;
 
@@ -41,8 +42,13 @@ enum Command {
     Deploy(cmd::deploy::DeployArgs),
     /// Show an app's releases, newest first.
     Releases,
-    /// Show or change how many instances of each process type run: `spread scale web=2 worker=1`.
+    /// Show or change how many instances of each process type run, and their limits:
+    /// `spread scale web=2 worker=1 --memory 512M --cpu 0.5`.
     Scale(cmd::scale::ScaleArgs),
+    /// Show an app's instances: state, uptime, CPU and memory.
+    Ps,
+    /// Print what an app's instances wrote; `-f` keeps following.
+    Logs(cmd::logs::LogsArgs),
     /// Show the platform's version, data dir, Raft role and term, and uptime.
     Status,
     /// Watch one container for the agent (started by the agent, not by hand).
@@ -77,6 +83,8 @@ fn main() -> ExitCode {
             Command::Deploy(args) => cmd::deploy::run(&ctx, args).await,
             Command::Releases => cmd::releases::run(&ctx).await,
             Command::Scale(args) => cmd::scale::run(&ctx, args).await,
+            Command::Ps => cmd::ps::run(&ctx).await,
+            Command::Logs(args) => cmd::logs::run(&ctx, args).await,
             Command::Status => cmd::status::run(&ctx).await,
             Command::Monitor(_) => unreachable!("the monitor runs before the runtime starts"),
         }

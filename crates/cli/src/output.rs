@@ -32,3 +32,19 @@ pub fn time(t: jiff::Timestamp) -> String {
 pub fn release(version: Option<u64>) -> String {
     version.map_or_else(|| "-".to_owned(), |v| format!("v{v}"))
 }
+
+/// `45s`, `2m 5s`, `3h 12m`, `2d 4h`: two units at most.
+pub fn duration(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}

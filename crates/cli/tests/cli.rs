@@ -166,6 +166,7 @@ fn every_read_command_speaks_json() {
         &["config", "-a", "shop", "--json"],
         &["releases", "-a", "shop", "--json"],
         &["scale", "-a", "shop", "--json"],
+        &["ps", "-a", "shop", "--json"],
         &["status", "--json"],
     ] {
         json(&p.ok(args));
@@ -191,6 +192,17 @@ fn errors_say_what_was_wrong_and_exit_non_zero() {
     assert!(err.contains("invalid config key `9LIVES`"), "{err}");
     let err = p.fails(&["scale", "web=lots", "-a", "shop"]);
     assert!(err.contains("is not TYPE=N"), "{err}");
+    let err = p.fails(&["scale", "web", "--memory", "lots", "-a", "shop"]);
+    assert!(
+        err.contains("invalid memory limit `lots`") && err.contains("`512M`"),
+        "{err}"
+    );
+    let err = p.fails(&["scale", "web", "--memory", "1M", "-a", "shop"]);
+    assert!(err.contains("out of range"), "{err}");
+    let err = p.fails(&["logs", "-n", "0", "-a", "shop"]);
+    assert!(err.contains("`lines`"), "{err}");
+    let err = p.fails(&["ps", "-a", "ghost"]);
+    assert!(err.contains("app `ghost` does not exist"), "{err}");
     let err = p.fails(&["releases"]);
     assert!(err.contains("pass -a APP"), "{err}");
 }
@@ -240,4 +252,20 @@ fn login_checks_the_token_before_storing_it() {
     p.ok(&["login", &p.url, "--token", &p.token]);
     assert!(creds.exists());
     p.ok(&["apps", "list"]);
+}
+
+#[test]
+fn ps_and_logs_of_an_app_with_no_instances_say_what_to_do() {
+    let p = Platform::start();
+    p.ok(&["apps", "create", "shop"]);
+    let out = p.ok(&["ps", "-a", "shop"]);
+    assert!(
+        out.contains("No instances of shop") && out.contains("spread deploy --image REF -a shop"),
+        "{out}"
+    );
+    let out = p.spread(&["logs", "-a", "shop", "-n", "5", "--process", "web"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("No logs from shop"), "{err}");
 }

@@ -24,6 +24,13 @@ fn tables_read_like_this() {
         ("config", p.ok(&["config", "-a", "shop"])),
         ("releases", p.ok(&["releases", "-a", "shop"])),
         ("scale", p.ok(&["scale", "web=2", "worker=1", "-a", "shop"])),
+        (
+            "scale web --memory 512M --cpu 0.5",
+            p.ok(&[
+                "scale", "web", "--memory", "512M", "--cpu", "0.5", "-a", "shop",
+            ]),
+        ),
+        ("ps", p.ok(&["ps", "-a", "shop"])),
     ];
     let mut all = String::new();
     for (command, out) in outputs {

@@ -1,5 +1,6 @@
 //! Typed client for Spread's HTTP API, used by the CLI and the tests.
 
+use std::ops::ControlFlow;
 use std::sync::Once;
 
 use reqwest::{Method, StatusCode, Url};
@@ -7,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spread_api::{
     AppInfo, AppSummary, ConfigPatch, ConfigVars, CreateAppRequest, DeployRequest, ErrorBody,
-    FormationPatch, ProcessFormation, Release, Status,
+    FormationPatch, Instance, LogLine, ProcessFormation, Release, Status,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,34 @@ impl Client {
         url
     }
 
+    /// A request to `url` with the token.
+    fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            url: self.base.to_string(),
+            source,
+        }
+    }
+
+    /// The error an answer that is not a success stands for.
+    fn failure(url: &Url, status: StatusCode, bytes: &[u8]) -> ClientError {
+        match serde_json::from_slice::<ErrorBody>(bytes) {
+            Ok(body) => ClientError::Api { status, body },
+            Err(_) => ClientError::Unexpected {
+                url: url.to_string(),
+                status,
+                detail: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+            },
+        }
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -91,37 +120,26 @@ impl Client {
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<Option<T>> {
         let url = self.url(segments);
-        let mut request = self.http.request(method, url.clone());
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
+        let mut request = self.request(method, url.clone());
         if let Some(body) = body {
             request = request.json(body);
         }
-        let unreachable = |source| ClientError::Unreachable {
-            url: self.base.to_string(),
-            source,
-        };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(unreachable)?;
-        let unexpected = |detail: String| ClientError::Unexpected {
-            url: url.to_string(),
-            status,
-            detail,
-        };
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(body) => ClientError::Api { status, body },
-                Err(_) => unexpected(String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-            });
+            return Err(Self::failure(&url, status, &bytes));
         }
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| unexpected(e.to_string()))
+            .map_err(|e| ClientError::Unexpected {
+                url: url.to_string(),
+                status,
+                detail: e.to_string(),
+            })
     }
 
     async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
@@ -198,5 +216,131 @@ impl Client {
             )
             .await?;
         self.expect_body(body)
+    }
+
+    /// The app's instances on the platform's node, with their state and usage.
+    pub async fn instances(&self, app: &str) -> Result<Vec<Instance>> {
+        self.get(&["v1", "apps", app, "instances"]).await
+    }
+
+    /// Calls `on_line` with each line the app's instances wrote, oldest first. With
+    /// `query.follow` it goes on with lines as they are written, until `on_line` breaks or the
+    /// server ends the answer.
+    pub async fn logs(
+        &self,
+        app: &str,
+        query: &LogsQuery,
+        mut on_line: impl FnMut(LogLine) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut url = self.url(&["v1", "apps", app, "logs"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(lines) = query.lines {
+                pairs.append_pair("lines", &lines.to_string());
+            }
+            if let Some(process) = &query.process {
+                pairs.append_pair("process", process);
+            }
+            if query.follow {
+                pairs.append_pair("follow", "true");
+            }
+        }
+        let mut response = self
+            .request(Method::GET, url.clone())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+            return Err(Self::failure(&url, status, &bytes));
+        }
+        let mut lines = NdjsonLines::default();
+        let parse = |line: &[u8]| {
+            serde_json::from_slice::<LogLine>(line).map_err(|e| ClientError::Unexpected {
+                url: url.to_string(),
+                status,
+                detail: format!("a log line is not JSON: {e}"),
+            })
+        };
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unreachable(e))? {
+            for line in lines.push(&chunk) {
+                if on_line(parse(&line)?).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(line) = lines.finish() {
+            let _ = on_line(parse(&line)?);
+        }
+        Ok(())
+    }
+}
+
+/// What `Client::logs` asks for; `None` leaves the choice to the server (100 lines, every
+/// process type).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsQuery {
+    pub lines: Option<u32>,
+    pub process: Option<String>,
+    pub follow: bool,
+}
+
+/// Splits a body that arrives in chunks into its lines, whichever way the chunks cut it.
+#[derive(Debug, Default)]
+struct NdjsonLines {
+    partial: Vec<u8>,
+}
+
+impl NdjsonLines {
+    /// The lines `chunk` completes, without their newlines; blank lines are skipped.
+    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        self.partial.extend_from_slice(chunk);
+        let Some(last) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.partial.split_off(last + 1);
+        let complete = std::mem::replace(&mut self.partial, rest);
+        complete
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.trim_ascii().is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    /// A last line the body did not end with a newline.
+    fn finish(self) -> Option<Vec<u8>> {
+        (!self.partial.trim_ascii().is_empty()).then_some(self.partial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_whole_however_the_chunks_cut_them() {
+        let body = b"{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}\n{\"d\":4}";
+        for cut in 0..body.len() {
+            let mut lines = NdjsonLines::default();
+            let mut seen = lines.push(&body[..cut]);
+            seen.extend(lines.push(&body[cut..]));
+            seen.extend(lines.finish());
+            let seen: Vec<&[u8]> = seen.iter().map(Vec::as_slice).collect();
+            assert_eq!(
+                seen,
+                [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}", b"{\"d\":4}"],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_without_a_newline_completes_no_line() {
+        let mut lines = NdjsonLines::default();
+        assert!(lines.push(b"{\"a\":").is_empty());
+        assert!(lines.push(b"1}").is_empty());
+        assert_eq!(lines.push(b"\n"), [b"{\"a\":1}".to_vec()]);
+        assert_eq!(lines.finish(), None);
     }
 }

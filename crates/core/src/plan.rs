@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{App, AppId, Release};
 use crate::name::{AppName, ProcessType};
@@ -13,7 +13,7 @@ use crate::state::State;
 pub const DEFAULT_PORT: u16 = 8080;
 
 /// One instance to run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredInstance {
     /// Stable for (app, release, process type, index); a new release means new IDs. A valid
     /// container name: at most 64 of `a-z0-9-`.

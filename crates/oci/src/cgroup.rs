@@ -1,4 +1,4 @@
-//! Which cgroup hierarchy the host uses, and what a container's memory cgroup recorded.
+//! Which cgroup hierarchy the host uses, and what a container's cgroup recorded and uses.
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +67,58 @@ pub fn oom_kill_count(
         .ok_or(CgroupError::NoOomKill { path })
 }
 
+/// What a container's cgroup has used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupUsage {
+    /// CPU time used since the cgroup was made, in nanoseconds.
+    pub cpu_nanos: u64,
+    /// Memory in use, without the page cache the kernel can drop (as `docker stats` counts).
+    pub memory_bytes: u64,
+}
+
+/// The CPU time and memory the container's cgroup uses now.
+pub fn cgroup_usage(
+    mount: &Path,
+    version: CgroupVersion,
+    cgroups_path: &str,
+) -> Result<CgroupUsage, CgroupError> {
+    let relative = cgroups_path.trim_start_matches('/');
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })
+    };
+    let stat = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let number = |text: String| text.trim().parse::<u64>().unwrap_or(0);
+    match version {
+        CgroupVersion::V1 => {
+            let memory = mount.join("memory").join(relative);
+            let used = number(read(memory.join("memory.usage_in_bytes"))?);
+            let inactive = stat(&read(memory.join("memory.stat"))?, "total_inactive_file");
+            let cpu = number(read(
+                mount.join("cpuacct").join(relative).join("cpuacct.usage"),
+            )?);
+            Ok(CgroupUsage {
+                cpu_nanos: cpu,
+                memory_bytes: used.saturating_sub(inactive),
+            })
+        }
+        CgroupVersion::V2 => {
+            let dir = mount.join(relative);
+            let used = number(read(dir.join("memory.current"))?);
+            let inactive = stat(&read(dir.join("memory.stat"))?, "inactive_file");
+            let cpu_usec = stat(&read(dir.join("cpu.stat"))?, "usage_usec");
+            Ok(CgroupUsage {
+                cpu_nanos: cpu_usec.saturating_mul(1000),
+                memory_bytes: used.saturating_sub(inactive),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +151,40 @@ mod tests {
         let count = |version| oom_kill_count(dir.path(), version, "/spread/web-1").unwrap();
         assert_eq!(count(CgroupVersion::V1), 2);
         assert_eq!(count(CgroupVersion::V2), 1);
+    }
+
+    #[test]
+    fn usage_is_read_from_cpuacct_and_memory_on_v1_and_the_unified_files_on_v2() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("memory/spread/a/memory.usage_in_bytes", "10000\n");
+        write(
+            "memory/spread/a/memory.stat",
+            "inactive_file 1\ntotal_inactive_file 4000\n",
+        );
+        write("cpuacct/spread/a/cpuacct.usage", "123456789\n");
+        write("spread/a/memory.current", "9000\n");
+        write("spread/a/memory.stat", "anon 5000\ninactive_file 1000\n");
+        write("spread/a/cpu.stat", "usage_usec 42\nuser_usec 40\n");
+        let usage = |version| cgroup_usage(dir.path(), version, "/spread/a").unwrap();
+        assert_eq!(
+            usage(CgroupVersion::V1),
+            CgroupUsage {
+                cpu_nanos: 123_456_789,
+                memory_bytes: 6000
+            }
+        );
+        assert_eq!(
+            usage(CgroupVersion::V2),
+            CgroupUsage {
+                cpu_nanos: 42_000,
+                memory_bytes: 8000
+            }
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod signal;
 mod spec;
 pub mod testing;
 
-pub use cgroup::{CgroupError, CgroupVersion, oom_kill_count};
+pub use cgroup::{CgroupError, CgroupUsage, CgroupVersion, cgroup_usage, oom_kill_count};
 pub use error::{Op, RuntimeError};
 pub use fake::{Exit, FakeRuntime};
 pub use id::{ContainerId, IdError, MAX_ID_LEN};

@@ -31,6 +31,9 @@ pub struct SpecOptions {
     /// `KEY=value` entries.
     pub env: Vec<String>,
     pub cwd: PathBuf,
+    /// The user and group the process runs as, inside the user namespace.
+    pub uid: u32,
+    pub gid: u32,
     /// The instance id.
     pub hostname: String,
     /// The host uid (and gid) that container uid 0 maps to; never 0.
@@ -57,7 +60,8 @@ pub struct SpecOptions {
 
 impl SpecOptions {
     /// Options with the defaults: 65536 mapped ids, 1024 pids, a 64 MiB `/tmp`, a read-only
-    /// root, 65536 open files, cwd `/` and a standard `PATH`.
+    /// root, 65536 open files, cwd `/`, user 0 (root in the namespace, not on the host) and a
+    /// standard `PATH`.
     pub fn new(
         args: Vec<String>,
         hostname: impl Into<String>,
@@ -68,6 +72,8 @@ impl SpecOptions {
             args,
             env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
             cwd: PathBuf::from("/"),
+            uid: 0,
+            gid: 0,
             hostname: hostname.into(),
             uid_map_host_start,
             id_range: 65_536,
@@ -102,7 +108,7 @@ impl SpecOptions {
         let nofile = self.nofile.min(host.nofile_hard);
         let process = ProcessBuilder::default()
             .terminal(false)
-            .user(UserBuilder::default().uid(0u32).gid(0u32).build()?)
+            .user(UserBuilder::default().uid(self.uid).gid(self.gid).build()?)
             .args(self.args.clone())
             .env(self.env.clone())
             .cwd(self.cwd.clone())

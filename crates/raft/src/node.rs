@@ -180,6 +180,28 @@ impl RaftNode {
         f(&read_applied(&self.inner.applied).state)
     }
 
+    /// Waits until an entry after `seen` has been applied and returns the last applied
+    /// index, or `None` once the node has shut down. Readers that keep a view of the state
+    /// call it in a loop, reading the state after each return.
+    pub async fn applied_after(&self, seen: Option<u64>) -> Option<u64> {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let applied = {
+                let m = metrics.borrow_and_update();
+                if m.running_state.is_err() || self.inner.stopped.load(Ordering::Acquire) {
+                    return None;
+                }
+                m.last_applied.map(|id| id.index)
+            };
+            if let Some(index) = applied
+                && Some(index) > seen
+            {
+                return Some(index);
+            }
+            metrics.changed().await.ok()?;
+        }
+    }
+
     pub fn status(&self) -> RaftStatus {
         let metrics = self.inner.raft.metrics().borrow().clone();
         let role = match metrics.state {

@@ -66,6 +66,37 @@ async fn proposed_commands_are_applied_and_visible_to_reads() {
 }
 
 #[tokio::test]
+async fn watchers_learn_of_each_applied_change_and_of_shutdown() {
+    let dir = TempDir::new().unwrap();
+    let node = open(dir.path()).await;
+    let seen = node.applied_after(None).await;
+    assert!(
+        seen.is_some(),
+        "a started node has applied its first entries"
+    );
+    let waiter = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            let next = node.applied_after(seen).await;
+            (next, node.read(|s| s.apps().count()))
+        })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished(), "nothing new was applied yet");
+    node.propose(create_app(0)).await.unwrap();
+    let (next, apps) = waiter.await.unwrap();
+    assert!(next > seen, "{next:?} after {seen:?}");
+    assert_eq!(apps, 1, "the state read after the wake-up holds the change");
+
+    let after_shutdown = {
+        let node = node.clone();
+        tokio::spawn(async move { node.applied_after(next).await })
+    };
+    node.shutdown().await.unwrap();
+    assert_eq!(after_shutdown.await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_rejected_command_comes_back_as_rejected_and_changes_nothing() {
     let dir = TempDir::new().unwrap();
     let node = open(dir.path()).await;

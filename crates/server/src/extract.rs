@@ -1,5 +1,5 @@
 //! Extractors whose rejections use the API's error shape: a JSON body whose errors say where the
-//! JSON is wrong (and 413 for bodies over the limit), and path parameters.
+//! JSON is wrong (and 413 for bodies over the limit), path parameters and query strings.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -53,6 +53,24 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map(|axum::extract::Path(value)| Path(value))
             .map_err(|e| ApiError::BadRequest {
                 code: "invalid_path",
+                message: e.body_text(),
+                field: None,
+            })
+    }
+}
+
+/// Query parameters; a query string that does not fit is a 400 in the error shape.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|e| ApiError::BadRequest {
+                code: "invalid_query",
                 message: e.body_text(),
                 field: None,
             })

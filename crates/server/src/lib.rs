@@ -8,6 +8,8 @@ mod auth;
 mod config;
 mod error;
 mod extract;
+mod instances;
+mod logs;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -17,6 +19,7 @@ use std::time::Instant;
 pub use auth::{ParsedToken, hash_secret};
 pub use config::ServerConfig;
 pub use error::ApiError;
+pub use instances::{LogSource, NoInstances, NodeInstances};
 use spread_raft::{RaftConfig, RaftNode};
 use tokio::net::TcpListener;
 
@@ -28,6 +31,10 @@ pub(crate) struct AppState {
     /// This node's image blob store.
     images: Arc<spread_image::BlobStore>,
     config: Arc<ServerConfig>,
+    /// This node's instances, as its agent reports them.
+    instances: Arc<dyn NodeInstances>,
+    /// Set when the server begins to stop, so endless answers (followed logs) end.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
     started: Instant,
 }
 
@@ -78,6 +85,8 @@ impl Server {
             auth: Arc::new(auth::Verifier::default()),
             images: Arc::new(images),
             config: Arc::new(config),
+            instances: Arc::new(NoInstances),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             started: Instant::now(),
         };
         Ok(Self {
@@ -100,6 +109,16 @@ impl Server {
         self.admin_token.as_deref()
     }
 
+    /// The replicated state, for the node agent that runs what it asks for.
+    pub fn raft(&self) -> &RaftNode {
+        &self.state.raft
+    }
+
+    /// Lets the API show this node's instances and their logs (`spread ps`, `spread logs`).
+    pub fn set_instances(&mut self, instances: Arc<dyn NodeInstances>) {
+        self.state.instances = instances;
+    }
+
     /// The API as a router, for tests that call it without a socket.
     pub fn router(&self) -> axum::Router {
         api::router(self.state.clone())
@@ -110,6 +129,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let router = api::router(self.state.clone());
+        let stopping = self.state.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Graceful shutdown waits for every answer to end; followed logs never would.
+            stopping.send_replace(true);
+        };
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -1,97 +1,13 @@
 //! The HTTP API, called through the router without sockets.
 
-use axum::Router;
+mod common;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use common::{api, assert_error};
 use proptest::prelude::*;
-use serde_json::{Value, json};
-use spread_server::{Server, ServerConfig};
+use serde_json::json;
 use tower::ServiceExt;
-
-struct Api {
-    router: Router,
-    token: String,
-    _dir: tempfile::TempDir,
-    _server: Server,
-}
-
-async fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap());
-    let server = Server::open(config).await.unwrap();
-    let token = server
-        .admin_token()
-        .expect("a new data dir makes an admin token")
-        .to_owned();
-    Api {
-        router: server.router(),
-        token,
-        _dir: dir,
-        _server: server,
-    }
-}
-
-impl Api {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        self.raw(method, path, Some(&self.token), body).await
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Body,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, value)
-    }
-
-    /// `PATCH /v1/apps/shop/config` with `patch`.
-    async fn set_config(&self, patch: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, "/v1/apps/shop/config", Some(patch))
-            .await
-    }
-
-    async fn create(&self, name: &str) -> (StatusCode, Value) {
-        self.call(Method::POST, "/v1/apps", Some(json!({ "name": name })))
-            .await
-    }
-}
-
-fn assert_error(body: &Value, code: &str) {
-    assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body.get("field").is_some(),
-        "every error has a field key: {body}"
-    );
-}
 
 #[tokio::test]
 async fn apps_are_created_listed_shown_and_destroyed() {
@@ -386,6 +302,10 @@ fn arb_path() -> impl Strategy<Value = String> {
         "[a-z0-9-]{0,70}".prop_map(|a| format!("/v1/apps/{a}")),
         "[a-zA-Z0-9%._-]{0,20}".prop_map(|a| format!("/v1/apps/{a}/config")),
         "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/formation")),
+        "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/instances")),
+        // A followed log never ends, so it is left out here.
+        ("[a-z]{1,5}", "[a-z0-9=&-]{0,20}")
+            .prop_map(|(a, q)| format!("/v1/apps/{a}/logs?{}", q.replace("follow=true", ""))),
         ("[a-z]{1,5}", ".{0,6}").prop_map(|(a, v)| format!(
             "/v1/apps/{a}/releases/{}",
             v.replace(|c: char| !c.is_ascii_alphanumeric(), "")
@@ -402,6 +322,10 @@ fn arb_body() -> impl Strategy<Value = Vec<u8>> {
         (".{0,12}").prop_map(|n| serde_json::to_vec(&json!({ "name": n })).unwrap()),
         proptest::collection::btree_map(".{0,8}", any::<i64>(), 0..3)
             .prop_map(|m| serde_json::to_vec(&json!({ "quantities": m })).unwrap()),
+        (".{0,8}", any::<Option<i64>>(), any::<Option<u64>>()).prop_map(|(t, m, c)| {
+            serde_json::to_vec(&json!({ "limits": { t: { "memory_bytes": m, "cpu_millis": c } } }))
+                .unwrap()
+        }),
     ]
 }
 

@@ -85,6 +85,64 @@ pub fn put_image_with_layer_type(store: &BlobStore, arch: &str, layer_type: &str
     }
 }
 
+/// Writes a one-layer image running the static executable `binary` as `/app` into `store`,
+/// for the host's architecture, with `env` (`KEY=value`) as its environment.
+pub fn put_app_image(store: &BlobStore, binary: &[u8], env: &[&str]) -> BuiltImage {
+    put_layer_image(store, gzip_layer(&[("app", binary)]), env)
+}
+
+/// A gzip layer that tries to write `file` on the host through a symlink `escape -> dir`.
+pub fn escaping_layer(dir: &str, file: &str) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    link.set_mode(0o777);
+    link.set_mtime(1_700_000_000);
+    tar.append_link(&mut link, "escape", dir).unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(6);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    tar.append_data(&mut header, format!("escape/{file}"), &b"pwned\n"[..])
+        .unwrap();
+    let mut gz = GzEncoder::new(Vec::new(), Level::default());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Writes a one-layer image of `layer` (gzip) whose entrypoint is `/app` into `store`.
+pub fn put_layer_image(store: &BlobStore, layer: Vec<u8>, env: &[&str]) -> BuiltImage {
+    let layer_digest = store.put_bytes(&layer).unwrap();
+    let diff_id = Digest::of(&flate2_decode(&layer));
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let config = serde_json::to_vec(&json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": { "Entrypoint": ["/app"], "Env": env },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id.to_string()] }
+    }))
+    .unwrap();
+    let config_digest = store.put_bytes(&config).unwrap();
+    let manifest = manifest_json(
+        descriptor(OCI_CONFIG, &config_digest, config.len() as u64),
+        vec![descriptor(LAYER_GZIP, &layer_digest, layer.len() as u64)],
+    );
+    BuiltImage {
+        manifest: store.put_bytes(&manifest).unwrap(),
+        manifest_size: manifest.len() as u64,
+        config: config_digest,
+        layer: layer_digest,
+        layer_size: layer.len() as u64,
+    }
+}
+
 pub fn put_image(store: &BlobStore, arch: &str) -> BuiltImage {
     put_image_with_layer_type(store, arch, LAYER_GZIP)
 }

@@ -7,12 +7,16 @@ use super::*;
 fn spec(id: &str) -> InstanceSpec {
     InstanceSpec {
         id: id.to_owned(),
-        app: "shop".to_owned(),
+        app: spread_core::AppName::parse("shop").unwrap(),
+        app_id: spread_core::AppId(uuid::Uuid::nil()),
         release: 1,
-        process: "web".to_owned(),
-        image: "sha256:aa".to_owned(),
+        process: spread_core::ProcessType::parse("web").unwrap(),
+        index: 1,
+        image_digest: "sha256:aa".to_owned(),
         argv: vec!["/app/server".to_owned()],
         env: vec![("PORT".to_owned(), "8080".to_owned())],
+        working_dir: None,
+        user: None,
         memory_bytes: None,
         cpu_millis: None,
     }
@@ -240,7 +244,7 @@ fn a_recovered_instance_is_supervised_without_being_started_again() {
     let mut m = NodeMachine::default();
     m.handle(
         Event::Recovered {
-            spec: spec("web-1"),
+            spec: Box::new(spec("web-1")),
             running_since: secs(0.0),
         },
         secs(30.0),

@@ -35,25 +35,10 @@ pub async fn run(ctx: &Context) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        ("Uptime", uptime(status.uptime_seconds)),
+        ("Uptime", output::duration(status.uptime_seconds)),
     ];
     for (k, v) in rows {
         println!("{:<10}{v}", format!("{k}:"));
     }
     Ok(())
-}
-
-fn uptime(seconds: u64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86400,
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
 }

@@ -2,12 +2,16 @@
 //! shows the first admin token once, and runs until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use spread_server::{Server, ServerConfig};
+use spread_agent::{Agent, AgentConfig, Assignment};
+use spread_core::{AppId, State, desired_instances};
+use spread_raft::RaftNode;
+use spread_server::{LogSource, NodeInstances, Server, ServerConfig};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -34,6 +38,18 @@ pub struct UpArgs {
     /// Take a Raft snapshot and compact the log after this many entries.
     #[arg(long, value_name = "N", default_value_t = 5000, hide = true)]
     snapshot_every: u64,
+    /// Run no containers on this node (the API only).
+    #[arg(long, hide = true)]
+    no_agent: bool,
+    /// The node network (bridge, subnet, netns dir, nftables tables) as a TOML file.
+    #[arg(long, value_name = "FILE", hide = true)]
+    net_config: Option<PathBuf>,
+    /// The cgroup every instance's cgroup is made in.
+    #[arg(long, value_name = "PATH", default_value = "/spread", hide = true)]
+    cgroup_parent: String,
+    /// The first host uid of the first app's id range.
+    #[arg(long, value_name = "UID", hide = true)]
+    uid_base: Option<u32>,
 }
 
 fn default_data_dir() -> Result<PathBuf> {
@@ -81,6 +97,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
             data_dir.display()
         )
     })?;
+    let args_agent = AgentArgs {
+        no_agent: args.no_agent,
+        net_config: args.net_config.clone(),
+        cgroup_parent: args.cgroup_parent.clone(),
+        uid_base: args.uid_base,
+    };
     let mut config = ServerConfig::new(data_dir.clone(), args.api_listen);
     config.domain = args.domain;
     config.snapshot_every = args.snapshot_every;
@@ -90,7 +112,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     // now so that scripts written today keep working.
     tracing::debug!(http_listen = %args.http_listen, "no gateway in this build yet");
 
-    let server = tokio::select! {
+    let mut server = tokio::select! {
         server = Server::open(config) => server?,
         () = stopped(stop_rx.clone()) => {
             println!("Spread stopped before it was up.");
@@ -98,6 +120,16 @@ pub async fn run(args: UpArgs) -> Result<()> {
         }
     };
     let addr = server.api_addr();
+    let agent_config = agent_config(&args_agent, &data_dir, addr.port())?;
+    let agent = match agent_config {
+        Some(config) => {
+            let agent =
+                start_agent(config, server.raft().clone(), stopped(stop_rx.clone())).await?;
+            server.set_instances(Arc::new(NodeView(agent.clone())));
+            Some(agent)
+        }
+        None => None,
+    };
     // A wildcard listen address is reachable on loopback; that is what the local CLI uses.
     let local = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -117,8 +149,127 @@ pub async fn run(args: UpArgs) -> Result<()> {
         served = server.serve(stopped(stop_rx.clone())) => served?,
         () = deadline => println!("Requests still running after {SHUTDOWN_GRACE:?}; stopping anyway."),
     }
+    drop(agent);
     println!("Spread stopped.");
     Ok(())
+}
+
+/// The agent's flags, taken out of `UpArgs` before it is consumed.
+struct AgentArgs {
+    no_agent: bool,
+    net_config: Option<PathBuf>,
+    cgroup_parent: String,
+    uid_base: Option<u32>,
+}
+
+/// The agent's config, or `None` when this node runs no containers.
+fn agent_config(args: &AgentArgs, data_dir: &Path, api_port: u16) -> Result<Option<AgentConfig>> {
+    if args.no_agent {
+        return Ok(None);
+    }
+    if !is_root() {
+        println!(
+            "Not running as root: this node serves the API but runs no apps (containers need root)."
+        );
+        return Ok(None);
+    }
+    let binary =
+        std::env::current_exe().context("cannot find the spread binary to start monitors with")?;
+    let mut config = AgentConfig::new(data_dir, binary);
+    if let Some(path) = &args.net_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the network config {}", path.display()))?;
+        config.net = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid network config", path.display()))?;
+    }
+    if !config.net.protected_ports.contains(&api_port) {
+        config.net.protected_ports.push(api_port);
+    }
+    config.cgroup_parent = args.cgroup_parent.clone();
+    if let Some(base) = args.uid_base {
+        config.uid_base = base;
+    }
+    Ok(Some(config))
+}
+
+/// Starts the agent and keeps its assignment in step with the replicated state.
+async fn start_agent(
+    config: AgentConfig,
+    raft: RaftNode,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<Agent> {
+    let assignment = |state: &State| Assignment {
+        instances: desired_instances(state),
+        apps: state.apps().map(|app| app.id).collect(),
+    };
+    let (tx, rx) = watch::channel(raft.read(assignment));
+    let (agent, _task) = Agent::start(config, rx, stop)
+        .await
+        .context("cannot start the node agent")?;
+    tokio::spawn(async move {
+        let mut seen = None;
+        while let Some(applied) = raft.applied_after(seen).await {
+            seen = Some(applied);
+            let next = raft.read(assignment);
+            tx.send_if_modified(|current| {
+                let changed = *current != next;
+                if changed {
+                    *current = next;
+                }
+                changed
+            });
+        }
+    });
+    Ok(agent)
+}
+
+/// The agent's instances as the API shows them.
+struct NodeView(Agent);
+
+impl NodeInstances for NodeView {
+    fn instances(&self, app: &AppId) -> Vec<spread_api::Instance> {
+        self.0
+            .instances(app)
+            .into_iter()
+            .map(|i| spread_api::Instance {
+                id: i.id,
+                process_type: i.process,
+                index: i.index,
+                release: i.release,
+                state: serde_json::to_value(i.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                restarts: i.restarts,
+                started_at: i.started_at,
+                last_exit: i.last_exit.map(|e| spread_api::InstanceExit {
+                    code: e.code,
+                    signal: e.signal,
+                    oom_killed: e.oom_killed,
+                }),
+                address: i.address.map(|a| a.to_string()),
+                cpu_millis: i.cpu_millis,
+                memory_bytes: i.memory_bytes,
+                memory_limit_bytes: i.memory_limit_bytes,
+            })
+            .collect()
+    }
+
+    fn log_sources(&self, app: &AppId) -> Vec<LogSource> {
+        self.0
+            .log_dirs(app)
+            .into_iter()
+            .map(|d| LogSource {
+                instance: d.instance,
+                process_type: d.process,
+                dir: d.dir,
+            })
+            .collect()
+    }
+
+    fn prepare_image(&self, app: &AppId, manifest: &str) -> Result<(), String> {
+        self.0.prepare_image(app, manifest)
+    }
 }
 
 /// Resolves once a stop was asked for.

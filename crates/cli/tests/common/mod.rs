@@ -8,9 +8,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use spread_testkit::net::NetSandbox;
+use spread_testkit::runc::random;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_spread");
 
 pub struct Platform {
+    /// Removes what the node's containers left, after the daemon is gone; dropped before `dir`.
+    agent: Option<AgentSandbox>,
     pub dir: tempfile::TempDir,
     pub url: String,
     /// The admin token printed by the first start.
@@ -31,21 +36,65 @@ impl Platform {
         Self::start_with(&[])
     }
 
+    /// A platform that runs no containers (the API, state and CLI only).
     pub fn start_with(extra_args: &[&str]) -> Self {
+        let mut args = vec!["--no-agent".to_owned()];
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        Self::launch_in(tempfile::tempdir().unwrap(), args)
+    }
+
+    /// A platform whose node agent runs containers, on a network, cgroup parent and uid
+    /// range of its own, all removed when it is dropped.
+    pub fn with_agent() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let sandbox = AgentSandbox::new(dir.path());
+        let args = sandbox.args();
+        let mut platform = Self::launch_in(dir, args);
+        platform.agent = Some(sandbox);
+        platform
+    }
+
+    fn launch_in(dir: tempfile::TempDir, extra_args: Vec<String>) -> Self {
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         let started = launch(dir.path(), &extra_args, "127.0.0.1:0");
         let token = started
             .token
             .expect("the first start prints an admin token");
         Self {
+            agent: None,
             dir,
             url: started.url,
             token,
             child: Some(started.child),
             extra_args,
         }
+    }
+
+    /// The agent's sandbox, for tests that look at what containers leave on the host.
+    pub fn sandbox(&self) -> &AgentSandbox {
+        self.agent.as_ref().expect("started with_agent")
+    }
+
+    /// Polls `check` until it gives a value; on giving up, panics with `what` and the daemon's
+    /// log as it is then.
+    pub fn wait_until<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + spread_testkit::runc::PATIENCE;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gave up waiting: {what}; daemon log:\n{}",
+                self.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the daemon logged so far.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
     pub fn home(&self) -> PathBuf {
@@ -134,6 +183,143 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         self.kill9();
+        if let Some(agent) = self.agent.take() {
+            agent.clean_up(&self.data_dir());
+        }
+    }
+}
+
+/// The names a test's node agent uses, unique to the test: its network (see `NetSandbox`), a
+/// cgroup parent and a host uid range.
+pub struct AgentSandbox {
+    pub net: NetSandbox,
+    pub cgroup_parent: String,
+    pub uid_base: u32,
+    config_file: PathBuf,
+}
+
+impl AgentSandbox {
+    fn new(dir: &Path) -> Self {
+        let net = NetSandbox::new(&[]);
+        let config_file = dir.join("net.toml");
+        std::fs::write(&config_file, toml::to_string(&net.config).unwrap()).unwrap();
+        let nonce = random();
+        Self {
+            cgroup_parent: format!("/spread-test-{:012x}", nonce & 0xffff_ffff_ffff),
+            // Four app ranges per test, far from other tests' (and the default) ranges.
+            uid_base: 0x5000_0000 + ((nonce >> 48) as u32 % 8192) * 4 * 65_536,
+            net,
+            config_file,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--net-config".to_owned(),
+            self.config_file.display().to_string(),
+            "--cgroup-parent".to_owned(),
+            self.cgroup_parent.clone(),
+            "--uid-base".to_owned(),
+            self.uid_base.to_string(),
+        ]
+    }
+
+    /// The cgroup directories under this test's parent, one level deep, in every hierarchy.
+    pub fn cgroups(&self) -> Vec<PathBuf> {
+        let relative = self.cgroup_parent.trim_start_matches('/');
+        let mut parents = vec![Path::new("/sys/fs/cgroup").join(relative)];
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            parents.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path().join(relative)),
+            );
+        }
+        parents
+            .into_iter()
+            .filter_map(|p| std::fs::read_dir(p).ok())
+            .flat_map(|entries| entries.filter_map(Result::ok))
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    /// Mount points under `data_dir`.
+    pub fn mounts(&self, data_dir: &Path) -> Vec<String> {
+        let data = data_dir.to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|point| point.starts_with(&data))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Monitors of containers under `data_dir`, and processes in this test's cgroups
+    /// (containers).
+    pub fn processes(&self, data_dir: &Path) -> Vec<u32> {
+        let data = data_dir.to_string_lossy().into_owned();
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cgroup =
+                    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                (cmdline.contains("\0monitor\0") && cmdline.contains(&data))
+                    || cgroup.contains(&self.cgroup_parent)
+            })
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Kills every process, unmounts every mount and removes every cgroup the test's node made.
+    fn clean_up(self, data_dir: &Path) {
+        for pid in self.processes(data_dir) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let runc_root = data_dir.join("runc");
+        if let Ok(out) = Command::new("runc")
+            .arg("--root")
+            .arg(&runc_root)
+            .args(["list", "-q"])
+            .output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(&runc_root)
+                    .args(["delete", "--force", id])
+                    .output();
+            }
+        }
+        for point in self.mounts(data_dir) {
+            let _ = Command::new("umount").args(["-l", &point]).output();
+        }
+        for _ in 0..50 {
+            let left = self.cgroups();
+            for dir in &left {
+                let _ = std::fs::remove_dir(dir);
+            }
+            if self.cgroups().is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let relative = self.cgroup_parent.trim_start_matches('/');
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.filter_map(Result::ok) {
+                let _ = std::fs::remove_dir(e.path().join(relative));
+            }
+        }
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(relative));
+        // `self.net` removes the namespaces, the bridge and the tables when dropped here.
     }
 }
 
@@ -141,6 +327,15 @@ impl Drop for Platform {
 pub fn wrong_secret(token: &str) -> String {
     let (head, last) = token.split_at(token.len() - 1);
     format!("{head}{}", if last == "0" { "1" } else { "0" })
+}
+
+/// The daemon's stderr, appended to `daemon.log` in the test dir.
+fn daemon_log(dir: &Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
 fn isolate_env(cmd: &mut Command, home: &Path) {
@@ -162,7 +357,7 @@ fn launch(dir: &Path, extra_args: &[String], addr: &str) -> Started {
         .args(extra_args)
         .current_dir(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(daemon_log(dir));
     isolate_env(&mut cmd, &dir.join("home"));
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();

@@ -22,7 +22,7 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<spread_api::Release>), ApiError> {
     let name = AppName::parse(&app)?;
     // Fail before the slow pull if the app does not exist.
-    with_app(&state, name.as_str(), |_| ())?;
+    let app_id = with_app(&state, name.as_str(), |app| app.id)?;
     let reference = ImageReference::parse(&req.image).map_err(|e| ApiError::BadRequest {
         code: "invalid_image",
         message: e.to_string(),
@@ -43,6 +43,19 @@ pub(super) async fn create(
     let pulled = pull(&state.images, &reference, &auth, &options)
         .await
         .map_err(pull_error)?;
+    let instances = state.instances.clone();
+    let manifest = pulled.manifest_digest.to_string();
+    let prepared =
+        tokio::task::spawn_blocking(move || instances.prepare_image(&app_id, &manifest)).await;
+    if let Err(reason) = prepared.unwrap_or_else(|e| Err(e.to_string())) {
+        return Err(ApiError::BadRequest {
+            code: "image_refused",
+            message: format!(
+                "image {reference} cannot run here: {reason}; nothing was released and the app runs as before"
+            ),
+            field: Some("image".to_owned()),
+        });
+    }
     if processes.is_empty() {
         let config = &pulled.config;
         let argv: Vec<String> = config

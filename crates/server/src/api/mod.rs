@@ -6,6 +6,8 @@ mod config;
 mod convert;
 mod deploys;
 mod formation;
+mod instances;
+mod logs;
 mod releases;
 mod status;
 
@@ -35,7 +37,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/apps/{app}/formation",
             get(formation::show).patch(formation::update),
-        );
+        )
+        .route("/apps/{app}/instances", get(instances::list))
+        .route("/apps/{app}/logs", get(logs::show));
     let protected = Router::new()
         .nest("/v1", v1)
         .route("/metrics", get(metrics::render))

@@ -1,0 +1,397 @@
+//! The agent's loop: feeds assignments, container events and time to the `NodeMachine` and
+//! hands its actions to the `Executor`, one task per action so a slow start (a big image to
+//! unpack) never holds up the others.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use spread_core::AppId;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::AgentConfig;
+use crate::executor::{AgentError, Executor};
+use crate::machine::{
+    Action, Event, Exit, InstanceSpec, InstanceState, InstanceStatus, NodeMachine,
+};
+
+/// How often CPU and memory use are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// What this node should run: the planned instances, and the apps that exist (the stopped
+/// instances of other apps lose their logs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub instances: Vec<InstanceSpec>,
+    pub apps: BTreeSet<AppId>,
+}
+
+/// One instance as `spread ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceView {
+    pub id: String,
+    pub process: String,
+    pub index: u32,
+    pub release: u64,
+    pub state: InstanceState,
+    pub restarts: u32,
+    pub last_exit: Option<Exit>,
+    /// When its process started, while it runs.
+    pub started_at: Option<Timestamp>,
+    pub address: Option<Ipv4Addr>,
+    /// CPU used over the last sample period, in thousandths of a core.
+    pub cpu_millis: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// Where one instance's logs are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDir {
+    pub instance: String,
+    pub process: String,
+    /// A monitor state dir (see `spread_oci::monitor`).
+    pub dir: PathBuf,
+}
+
+/// A running agent. Clones are handles to the same one.
+#[derive(Clone)]
+pub struct Agent {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    executor: Executor,
+    epoch: Instant,
+    view: Mutex<BTreeMap<String, Entry>>,
+    /// One lock per instance, so its start, stop and removal never overlap.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+struct Entry {
+    spec: InstanceSpec,
+    status: InstanceStatus,
+    started_at: Option<Timestamp>,
+    cpu_sample: Option<(Instant, u64)>,
+    cpu_millis: Option<u64>,
+    memory_bytes: Option<u64>,
+}
+
+enum Msg {
+    Event(Event),
+    /// An instance's leftovers were removed; old logs may be pruned.
+    Removed,
+}
+
+impl Agent {
+    /// Recovers what earlier runs left, then runs what `assignments` asks for until
+    /// `shutdown` resolves. Containers keep running when the agent stops; the next agent
+    /// supervises them again.
+    pub async fn start(
+        config: AgentConfig,
+        assignments: watch::Receiver<Assignment>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(Agent, tokio::task::JoinHandle<()>), AgentError> {
+        let (executor, running) = Executor::open(config).await?;
+        let shared = Arc::new(Shared {
+            executor,
+            epoch: Instant::now(),
+            view: Mutex::default(),
+            locks: Mutex::default(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut machine = NodeMachine::default();
+        let now = shared.now();
+        let wall = Timestamp::now();
+        for found in running {
+            let age = wall.duration_since(found.started.started_at).unsigned_abs();
+            let running_since = now.saturating_sub(age);
+            shared.view.lock().unwrap().insert(
+                found.spec.id.clone(),
+                Entry::new(found.spec.clone(), Some(found.started.started_at)),
+            );
+            watch_exit(&shared, &tx, found.spec.id.clone());
+            machine.handle(
+                Event::Recovered {
+                    spec: Box::new(found.spec),
+                    running_since,
+                },
+                now,
+            );
+        }
+        let agent = Agent {
+            shared: shared.clone(),
+        };
+        let task = tokio::spawn(run(shared, machine, assignments, tx, rx, shutdown));
+        Ok((agent, task))
+    }
+
+    /// The app's instances on this node, in id order.
+    pub fn instances(&self, app: &AppId) -> Vec<InstanceView> {
+        let view = self.shared.view.lock().unwrap();
+        view.values()
+            .filter(|e| &e.spec.app_id == app)
+            .map(|e| InstanceView {
+                id: e.spec.id.clone(),
+                process: e.spec.process.to_string(),
+                index: e.spec.index,
+                release: e.spec.release,
+                state: e.status.state,
+                restarts: e.status.restarts,
+                last_exit: e.status.last_exit,
+                started_at: e
+                    .started_at
+                    .filter(|_| e.status.state == InstanceState::Running),
+                address: self.shared.executor.address(&e.spec.id),
+                cpu_millis: e.cpu_millis,
+                memory_bytes: e.memory_bytes,
+                memory_limit_bytes: e.spec.memory_bytes,
+            })
+            .collect()
+    }
+
+    /// Where the logs of the app's instances are: running ones and recently stopped ones.
+    pub fn log_dirs(&self, app: &AppId) -> Vec<LogDir> {
+        self.shared
+            .executor
+            .known_instances()
+            .into_iter()
+            .filter(|(spec, _)| &spec.app_id == app)
+            .map(|(spec, dir)| LogDir {
+                instance: spec.id,
+                process: spec.process.to_string(),
+                dir: dir.monitor(),
+            })
+            .collect()
+    }
+
+    /// Unpacks the image's layers for the app, or says why the image cannot run. Blocking.
+    pub fn prepare_image(&self, app: &AppId, image: &str) -> Result<(), String> {
+        self.shared.executor.prepare_image(*app, image)
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        self.shared.executor.config()
+    }
+}
+
+impl Shared {
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets the lock of an instance nobody is waiting for.
+    fn drop_lock(&self, id: &str) {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.get(id).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(id);
+        }
+    }
+
+    fn sample(&self) {
+        let ids: Vec<String> = {
+            let view = self.view.lock().unwrap();
+            view.iter()
+                .filter(|(_, e)| e.status.state == InstanceState::Running)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for id in ids {
+            let usage = self.executor.usage(&id);
+            let at = Instant::now();
+            let mut view = self.view.lock().unwrap();
+            let Some(entry) = view.get_mut(&id) else {
+                continue;
+            };
+            let Some(usage) = usage else {
+                continue;
+            };
+            entry.memory_bytes = Some(usage.memory_bytes);
+            if let Some((then, nanos)) = entry.cpu_sample {
+                let wall = at.duration_since(then).as_nanos().max(1);
+                let used = u128::from(usage.cpu_nanos.saturating_sub(nanos));
+                entry.cpu_millis = u64::try_from(used * 1000 / wall).ok();
+            }
+            entry.cpu_sample = Some((at, usage.cpu_nanos));
+        }
+    }
+}
+
+impl Entry {
+    fn new(spec: InstanceSpec, started_at: Option<Timestamp>) -> Self {
+        let status = InstanceStatus {
+            id: spec.id.clone(),
+            state: InstanceState::Starting,
+            restarts: 0,
+            last_exit: None,
+            running_since: None,
+        };
+        Self {
+            spec,
+            status,
+            started_at,
+            cpu_sample: None,
+            cpu_millis: None,
+            memory_bytes: None,
+        }
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    mut machine: NodeMachine,
+    mut assignments: watch::Receiver<Assignment>,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    let mut samples = tokio::time::interval(SAMPLE_EVERY);
+    let mut specs: BTreeMap<String, InstanceSpec> = shared
+        .view
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, e)| (id.clone(), e.spec.clone()))
+        .collect();
+    let mut apps = BTreeSet::new();
+    // The assignment as it is now counts as a change.
+    assignments.mark_changed();
+    loop {
+        let deadline = machine.next_deadline().map(|d| shared.epoch + d);
+        let due = async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => break,
+            changed = assignments.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let assignment = assignments.borrow_and_update().clone();
+                apps = assignment.apps;
+                prune(&shared, &apps, &specs);
+                machine.handle(Event::Assigned(assignment.instances), shared.now());
+            }
+            Some(msg) = rx.recv() => match msg {
+                Msg::Event(event) => machine.handle(event, shared.now()),
+                Msg::Removed => prune(&shared, &apps, &specs),
+            },
+            () = due => machine.handle(Event::Tick, shared.now()),
+            _ = samples.tick() => shared.sample(),
+        }
+        for action in machine.take_actions() {
+            dispatch(&shared, &tx, &mut specs, action);
+        }
+    }
+    tracing::info!("agent stopped; containers keep running");
+}
+
+fn prune(shared: &Arc<Shared>, apps: &BTreeSet<AppId>, specs: &BTreeMap<String, InstanceSpec>) {
+    let busy: BTreeSet<String> = specs.keys().cloned().collect();
+    shared.executor.prune(apps, &busy);
+}
+
+fn dispatch(
+    shared: &Arc<Shared>,
+    tx: &mpsc::UnboundedSender<Msg>,
+    specs: &mut BTreeMap<String, InstanceSpec>,
+    action: Action,
+) {
+    match action {
+        Action::Start(spec) => {
+            specs.insert(spec.id.clone(), spec.clone());
+            if let Some(entry) = shared.view.lock().unwrap().get_mut(&spec.id) {
+                entry.spec = spec.clone();
+            }
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let id = spec.id.clone();
+                let lock = shared.lock_for(&id);
+                let guard = lock.lock().await;
+                let started = shared.executor.start(&spec).await;
+                drop(guard);
+                match started {
+                    Ok(started) => {
+                        tracing::info!(instance = %id, pid = started.pid, "started");
+                        if let Some(e) = shared.view.lock().unwrap().get_mut(&id) {
+                            e.started_at = Some(started.started_at);
+                            e.cpu_sample = None;
+                            e.cpu_millis = None;
+                            e.memory_bytes = None;
+                        }
+                        let _ = tx.send(Msg::Event(Event::Started { id: id.clone() }));
+                        watch_exit(&shared, &tx, id);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(instance = %id, %reason, "could not start");
+                        let _ = tx.send(Msg::Event(Event::StartFailed { id, reason }));
+                    }
+                }
+            });
+        }
+        Action::Stop { id, grace } => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let lock = shared.lock_for(&id);
+                let _guard = lock.lock().await;
+                shared.executor.stop(&id, grace).await;
+            });
+        }
+        Action::Remove { id } => {
+            let Some(spec) = specs.remove(&id) else {
+                return;
+            };
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let lock = shared.lock_for(&id);
+                let guard = lock.lock().await;
+                if let Err(e) = shared.executor.remove(&spec).await {
+                    tracing::warn!(instance = %id, error = %e, "could not remove everything");
+                }
+                drop(guard);
+                drop(lock);
+                shared.drop_lock(&id);
+                let _ = tx.send(Msg::Removed);
+            });
+        }
+        Action::Report(status) => {
+            let mut view = shared.view.lock().unwrap();
+            if status.state == InstanceState::Stopped {
+                view.remove(&status.id);
+            } else if let Some(entry) = view.get_mut(&status.id) {
+                entry.status = status;
+            } else if let Some(spec) = specs.get(&status.id) {
+                let mut entry = Entry::new(spec.clone(), None);
+                entry.status = status;
+                view.insert(entry.spec.id.clone(), entry);
+            }
+        }
+    }
+}
+
+/// Reports the instance's exit to the loop once its process has ended.
+fn watch_exit(shared: &Arc<Shared>, tx: &mpsc::UnboundedSender<Msg>, id: String) {
+    let (shared, tx) = (shared.clone(), tx.clone());
+    tokio::spawn(async move {
+        let exit = shared.executor.wait_exit(&id).await;
+        tracing::info!(instance = %id, ?exit, "exited");
+        let _ = tx.send(Msg::Event(Event::Exited { id, exit }));
+    });
+}

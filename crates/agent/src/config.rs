@@ -1,0 +1,114 @@
+//! `AgentConfig`: where the agent keeps instances and which runtime, network and ids it uses.
+
+use std::path::{Path, PathBuf};
+
+use spread_net::NetConfig;
+use spread_oci::monitor::LogLimits;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The node's data dir; the agent works in `instances/`, `layers/` and `runc/` under it,
+    /// and reads images from `images/`.
+    pub data_dir: PathBuf,
+    /// The `spread` binary, started as each container's monitor (`spread monitor`).
+    pub spread_binary: PathBuf,
+    pub runc_binary: PathBuf,
+    /// Where the cgroup hierarchies are mounted.
+    pub cgroup_mount: PathBuf,
+    /// Every instance's cgroup is `<parent>/<instance id>`.
+    pub cgroup_parent: String,
+    /// The first host id of the first app's id range (see `uids`).
+    pub uid_base: u32,
+    pub net: NetConfig,
+    pub log: LogLimits,
+    /// How many stopped instances of an app keep their logs.
+    pub kept_logs_per_app: usize,
+}
+
+impl AgentConfig {
+    /// The defaults for a node whose data dir is `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>, spread_binary: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            spread_binary: spread_binary.into(),
+            runc_binary: PathBuf::from("/usr/sbin/runc"),
+            cgroup_mount: PathBuf::from("/sys/fs/cgroup"),
+            cgroup_parent: "/spread".to_owned(),
+            uid_base: crate::uids::DEFAULT_BASE,
+            net: NetConfig::default(),
+            log: LogLimits::default(),
+            kept_logs_per_app: 10,
+        }
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+
+    pub fn layers_dir(&self) -> PathBuf {
+        self.data_dir.join("layers")
+    }
+
+    pub fn runc_root(&self) -> PathBuf {
+        self.data_dir.join("runc")
+    }
+
+    pub fn instances_dir(&self) -> PathBuf {
+        self.data_dir.join("instances")
+    }
+
+    pub fn uid_ranges_file(&self) -> PathBuf {
+        self.data_dir.join("uid-ranges.json")
+    }
+
+    pub fn instance(&self, id: &str) -> InstanceDir {
+        InstanceDir(self.instances_dir().join(id))
+    }
+
+    pub fn cgroups_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.cgroup_parent.trim_end_matches('/'))
+    }
+}
+
+/// One instance's directory:
+///
+/// ```text
+/// spec.json         what it runs (kept with the logs after it stopped)
+/// removed           present once it stopped for good; only its logs are left
+/// bundle/           config.json and the rootfs mount point
+/// overlay/          the overlay's upper and work dirs
+/// resolv.conf hosts bind-mounted read-only into the container
+/// monitor/          the monitor's config, records and logs
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceDir(PathBuf);
+
+impl InstanceDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn spec(&self) -> PathBuf {
+        self.0.join("spec.json")
+    }
+    pub fn removed(&self) -> PathBuf {
+        self.0.join("removed")
+    }
+    pub fn bundle(&self) -> PathBuf {
+        self.0.join("bundle")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.0.join("bundle/rootfs")
+    }
+    pub fn overlay(&self) -> PathBuf {
+        self.0.join("overlay")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.0.join("resolv.conf")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.0.join("hosts")
+    }
+    pub fn monitor(&self) -> PathBuf {
+        self.0.join("monitor")
+    }
+}

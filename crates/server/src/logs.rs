@@ -1,0 +1,101 @@
+//! Reading the logs of an app's instances from their monitor state dirs: the last lines of
+//! every instance merged by time, then the lines written since, as often as asked. Blocking
+//! file I/O: call it from `spawn_blocking`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use spread_api::LogLine;
+use spread_core::{AppId, ProcessType};
+use spread_oci::monitor::{self, Position};
+
+use crate::instances::{LogSource, NodeInstances};
+
+/// The log sources of one app, maybe of one process type only.
+#[derive(Clone)]
+pub(crate) struct AppLogs {
+    pub instances: Arc<dyn NodeInstances>,
+    pub app: AppId,
+    pub process: Option<ProcessType>,
+}
+
+/// How far each source has been read, to read on from there.
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
+    positions: BTreeMap<(String, PathBuf), Position>,
+}
+
+impl AppLogs {
+    fn sources(&self) -> Vec<LogSource> {
+        let mut sources = self.instances.log_sources(&self.app);
+        if let Some(process) = &self.process {
+            sources.retain(|s| s.process_type == process.as_str());
+        }
+        sources
+    }
+
+    /// The last `n` lines across all sources, oldest first, and where each source ends.
+    pub fn tail(&self, n: usize) -> (Vec<LogLine>, Cursor) {
+        let mut cursor = Cursor::default();
+        let mut lines = Vec::new();
+        for source in self.sources() {
+            let (these, position) = match monitor::tail(&source.dir, n) {
+                Ok(read) => read,
+                Err(e) => {
+                    // One unreadable instance should not hide the logs of the others.
+                    tracing::warn!(instance = %source.instance, error = %e, "cannot read logs");
+                    continue;
+                }
+            };
+            lines.extend(these.into_iter().map(|line| convert(&source, line)));
+            cursor.positions.insert(key(&source), position);
+        }
+        lines.sort_by_key(|l| l.at);
+        lines.drain(..lines.len().saturating_sub(n));
+        (lines, cursor)
+    }
+
+    /// The lines written since `cursor`, oldest first, moving it on. A source not seen before
+    /// (a new or newly started instance) is read from its beginning.
+    pub fn follow(&self, cursor: &mut Cursor) -> Vec<LogLine> {
+        let mut positions = BTreeMap::new();
+        let mut lines = Vec::new();
+        for source in self.sources() {
+            let key = key(&source);
+            let from = cursor
+                .positions
+                .get(&key)
+                .copied()
+                .unwrap_or_else(Position::start);
+            match monitor::follow(&source.dir, from) {
+                Ok((these, position)) => {
+                    lines.extend(these.into_iter().map(|line| convert(&source, line)));
+                    positions.insert(key, position);
+                }
+                Err(e) => {
+                    tracing::warn!(instance = %source.instance, error = %e, "cannot read logs");
+                    positions.insert(key, from);
+                }
+            }
+        }
+        // Sources no longer listed are forgotten, so the cursor does not grow without end.
+        cursor.positions = positions;
+        lines.sort_by_key(|l| l.at);
+        lines
+    }
+}
+
+fn key(source: &LogSource) -> (String, PathBuf) {
+    (source.instance.clone(), source.dir.clone())
+}
+
+fn convert(source: &LogSource, line: monitor::LogLine) -> LogLine {
+    LogLine {
+        at: line.at,
+        instance: source.instance.clone(),
+        process_type: source.process_type.clone(),
+        stream: line.stream.to_string(),
+        text: line.text,
+    }
+}
