@@ -48,9 +48,9 @@ ETCD_PID=$!
 until curl -sf "http://$ETCD/health" >/dev/null; do sleep 0.05; done
 
 echo "# state writes: $CLIENTS clients, ${SECONDS_PER_RUN}s each, data on $(df --output=source "$WORK" | tail -1)"
-S=$(target/release/spread-bench --target spread --url "http://$API" --token "$TOKEN" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN")
+S=$(target/release/spread-bench state-writes --target spread --url "http://$API" --token "$TOKEN" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN")
 echo "$S"
-E=$(target/release/spread-bench --target etcd --url "http://$ETCD" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN")
+E=$(target/release/spread-bench state-writes --target etcd --url "http://$ETCD" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN")
 echo "$E"
 field() { sed -n "s|.* $1=\([0-9.]*\).*|\1|p" <<<"$2"; }
 awk -v sw="$(field writes/s "$S")" -v ew="$(field writes/s "$E")" -v sp="$(field p99_ms "$S")" -v ep="$(field p99_ms "$E")" \
@@ -59,7 +59,7 @@ awk -v sw="$(field writes/s "$S")" -v ew="$(field writes/s "$E")" -v sp="$(field
 log "writing to spread until its raft log passes 100000 entries"
 entries() { curl -sf -H "Authorization: Bearer $TOKEN" "http://$API/v1/status" | sed -n 's/.*"last_log_index":\([0-9]*\).*/\1/p'; }
 while [ "$(entries)" -lt 100000 ]; do
-  target/release/spread-bench --target spread --url "http://$API" --token "$TOKEN" --clients 1 --apps 1 --seconds 10 >/dev/null
+  target/release/spread-bench state-writes --target spread --url "http://$API" --token "$TOKEN" --clients 1 --apps 1 --seconds 10 >/dev/null
 done
 N=$(entries)
 kill -9 "$SPREAD_PID"; wait "$SPREAD_PID" 2>/dev/null || true

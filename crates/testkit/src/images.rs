@@ -68,10 +68,14 @@ pub fn put_image_with_layer_type(store: &BlobStore, arch: &str, layer_type: &str
         ("etc/greeting", b"hello from spread\n"),
     ];
     let layer = gzip_layer(&tar_files);
-    let layer_digest = store.put_bytes(&layer).unwrap();
     let diff_id = Digest::of(&flate2_decode(&layer));
-    let config = config_json(arch, &diff_id);
-    let config_digest = store.put_bytes(&config).unwrap();
+    put_one_layer(store, &layer, layer_type, &config_json(arch, &diff_id))
+}
+
+/// Writes `layer`, `config` and a manifest of the two into `store`.
+fn put_one_layer(store: &BlobStore, layer: &[u8], layer_type: &str, config: &[u8]) -> BuiltImage {
+    let layer_digest = store.put_bytes(layer).unwrap();
+    let config_digest = store.put_bytes(config).unwrap();
     let manifest = manifest_json(
         descriptor(OCI_CONFIG, &config_digest, config.len() as u64),
         vec![descriptor(layer_type, &layer_digest, layer.len() as u64)],
@@ -115,7 +119,6 @@ pub fn escaping_layer(dir: &str, file: &str) -> Vec<u8> {
 
 /// Writes a one-layer image of `layer` (gzip) whose entrypoint is `/app` into `store`.
 pub fn put_layer_image(store: &BlobStore, layer: Vec<u8>, env: &[&str]) -> BuiltImage {
-    let layer_digest = store.put_bytes(&layer).unwrap();
     let diff_id = Digest::of(&flate2_decode(&layer));
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -129,18 +132,7 @@ pub fn put_layer_image(store: &BlobStore, layer: Vec<u8>, env: &[&str]) -> Built
         "rootfs": { "type": "layers", "diff_ids": [diff_id.to_string()] }
     }))
     .unwrap();
-    let config_digest = store.put_bytes(&config).unwrap();
-    let manifest = manifest_json(
-        descriptor(OCI_CONFIG, &config_digest, config.len() as u64),
-        vec![descriptor(LAYER_GZIP, &layer_digest, layer.len() as u64)],
-    );
-    BuiltImage {
-        manifest: store.put_bytes(&manifest).unwrap(),
-        manifest_size: manifest.len() as u64,
-        config: config_digest,
-        layer: layer_digest,
-        layer_size: layer.len() as u64,
-    }
+    put_one_layer(store, &layer, LAYER_GZIP, &config)
 }
 
 pub fn put_image(store: &BlobStore, arch: &str) -> BuiltImage {

@@ -1,6 +1,8 @@
-//! Test harnesses shared by Spread's tests: a real local OCI registry, tiny images built in a
-//! blob store, and a sandbox for real runc containers, and a private node network. A dev-dependency only; nothing here ships.
+//! Test harnesses shared by Spread's tests and benchmarks: a real local OCI registry, tiny
+//! images built in a blob store, a sandbox for real runc containers, a private node network and
+//! a sandbox for a node agent. Used by tests and `spread-bench` only; nothing here ships.
 
+pub mod agent;
 pub mod images;
 pub mod net;
 pub mod registry;
