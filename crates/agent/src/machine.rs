@@ -33,6 +33,20 @@ pub enum InstanceState {
     Stopped,
 }
 
+impl InstanceState {
+    /// The name users see, as in `spread ps`: `starting`, …, `oom-killed`, `stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Starting => "starting",
+            InstanceState::Running => "running",
+            InstanceState::Crashed => "crashed",
+            InstanceState::OomKilled => "oom-killed",
+            InstanceState::Stopping => "stopping",
+            InstanceState::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstanceStatus {
     pub id: String,

@@ -74,13 +74,13 @@ fn ps(p: &Platform) -> Vec<Value> {
 
 /// The text of every logged line of the app, oldest first.
 fn log_texts(p: &Platform) -> Vec<String> {
-    p.ok(&["logs", "-a", "probe", "-n", "10000", "--json"])
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    log_lines(p)
+        .iter()
         .map(|v| v["text"].as_str().unwrap().to_owned())
         .collect()
 }
 
+/// Every logged line of the app as the API gives it, oldest first.
 fn log_lines(p: &Platform) -> Vec<Value> {
     p.ok(&["logs", "-a", "probe", "-n", "10000", "--json"])
         .lines()

@@ -342,3 +342,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn state_names_are_the_serialized_ones() {
+    use InstanceState::*;
+    for state in [Starting, Running, Crashed, OomKilled, Stopping, Stopped] {
+        assert_eq!(
+            serde_json::to_value(state).unwrap(),
+            serde_json::Value::from(state.as_str())
+        );
+    }
+}

@@ -236,10 +236,7 @@ impl NodeInstances for NodeView {
                 process_type: i.process,
                 index: i.index,
                 release: i.release,
-                state: serde_json::to_value(i.state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                state: i.state.as_str().to_owned(),
                 restarts: i.restarts,
                 started_at: i.started_at,
                 last_exit: i.last_exit.map(|e| spread_api::InstanceExit {
