@@ -1,7 +1,8 @@
 //! Node networking: the bridge, a network namespace and veth pair per instance, addresses and nftables rules.
 //!
 //! The pure parts (`ipam`, `nft`, `plan`) decide; `NodeNetwork` carries their plans out
-//! through the `Host` trait, implemented by `LinuxHost` (iproute2, nftables, util-linux) and
+//! through the `Host` trait, implemented by `LinuxHost` (netlink and system calls on the instance hot path, iproute2 and nftables for
+//! the rest) and
 //! by `FakeHost` for tests.
 
 mod attachment;
@@ -11,9 +12,12 @@ mod fake;
 mod host;
 mod ipam;
 mod linux;
+mod netlink;
 mod nft;
 mod node;
 mod plan;
+#[allow(unsafe_code)]
+mod sys;
 
 pub use attachment::{
     Attachment, CONTAINER_IFNAME, InstanceId, InstanceIdError, MAX_INSTANCE_ID_LEN, VETH_PREFIX,

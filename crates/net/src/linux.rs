@@ -1,4 +1,5 @@
-//! `LinuxHost`: the `Host` trait carried out with `ip`, `nft`, `unshare`, `nsenter` and `umount`.
+//! `LinuxHost`: the `Host` trait carried out over netlink and system calls for what every
+//! instance start and stop does, and with `ip`, `nft` and `nsenter` for node setup and recovery.
 
 use std::ffi::OsStr;
 use std::io;
@@ -8,13 +9,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::command::run;
-use crate::{Host, HostError, Ipv4Cidr, NftTable, Veth, nft};
+use crate::{Host, HostError, Ipv4Cidr, NftTable, Veth, netlink, nft};
 
 const IP: &str = "ip";
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
-/// The host as it is, changed by running iproute2, nftables and util-linux programs found on
-/// `PATH`.
+/// The host as it is: instance namespaces and links changed in-process, the bridge and firewall
+/// by running iproute2 and nftables programs found on `PATH`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LinuxHost;
 
@@ -109,10 +110,7 @@ impl Host for LinuxHost {
             .open(path)
             .await
             .map_err(io_error("create netns file", path))?;
-        let mut net = OsStr::new("--net=").to_owned();
-        net.push(path);
-        let args = [net.as_os_str(), OsStr::new("true")];
-        if let Err(e) = run("unshare", &args, None).await {
+        if let Err(e) = netlink::create_netns(path).await {
             let _ = tokio::fs::remove_file(path).await;
             return Err(e);
         }
@@ -123,12 +121,8 @@ impl Host for LinuxHost {
         if !path.exists() {
             return Ok(());
         }
-        match run("umount", &[path.as_os_str()], None).await {
-            Ok(_) => {}
-            // A file left by an attach that failed before the bind mount.
-            Err(HostError::Failed { stderr, .. }) if stderr.contains("not mounted") => {}
-            Err(e) => return Err(e),
-        }
+        // A file left by an attach that failed before the bind mount is simply not mounted.
+        netlink::unmount_netns(path)?;
         match tokio::fs::remove_file(path).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(HostError::Io {
                 action: "remove netns file",
@@ -139,37 +133,12 @@ impl Host for LinuxHost {
         }
     }
 
-    async fn create_veth(&self, v: &Veth) -> Result<(), HostError> {
-        let netns = v.netns.to_str().ok_or_else(|| HostError::Io {
-            action: "use netns",
-            path: v.netns.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "path is not UTF-8"),
-        })?;
-        let (host, peer) = (v.host_end.as_str(), v.container_end.as_str());
-        // `ip` reads a netns argument with a '/' as a path rather than a name in /run/netns.
-        let link_add = [
-            "link", "add", host, "type", "veth", "peer", "name", peer, "netns",
-        ];
-        self.ip(&[&link_add[..], &[netns]].concat()).await?;
-        self.ip(&["link", "set", "dev", host, "master", &v.bridge, "up"])
-            .await?;
-        let batch = format!(
-            "link set dev lo up\naddr add {address} dev {peer}\nlink set dev {peer} up\n\
-             route add default via {gateway} dev {peer}\n",
-            address = v.address,
-            gateway = v.gateway,
-        );
-        self.ip_in(&v.netns, &["-batch", "-"], Some(&batch)).await?;
-        Ok(())
+    async fn create_veth(&self, veth: &Veth) -> Result<(), HostError> {
+        netlink::create_veth(veth).await
     }
 
     async fn delete_link(&self, name: &str) -> Result<(), HostError> {
-        match self.ip(&["link", "del", "dev", name]).await {
-            Err(HostError::Failed { stderr, .. }) if stderr.contains("Cannot find device") => {
-                Ok(())
-            }
-            other => other.map(drop),
-        }
+        netlink::delete_link(name).await
     }
 
     async fn list_netns(&self, dir: &Path) -> Result<Vec<String>, HostError> {

@@ -174,7 +174,7 @@ async fn a_failed_attach_on_the_real_host_leaves_nothing_behind_and_names_the_co
     let a = sandbox.instance("a");
     let err = net.attach(&a).await.unwrap_err().to_string();
     assert!(
-        err.starts_with(&format!("attach instance {a}: `ip link set dev")),
+        err.starts_with(&format!("attach instance {a}: `netlink: find link")),
         "{err}"
     );
     assert!(err.contains(&sandbox.config.bridge), "{err}");

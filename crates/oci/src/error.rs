@@ -11,6 +11,8 @@ use crate::ContainerId;
 pub enum Op {
     Create,
     Start,
+    /// Create and start in one step.
+    Run,
     State,
     Kill,
     Delete,
@@ -21,6 +23,7 @@ impl fmt::Display for Op {
         f.write_str(match self {
             Op::Create => "create",
             Op::Start => "start",
+            Op::Run => "run",
             Op::State => "state",
             Op::Kill => "kill",
             Op::Delete => "delete",
@@ -93,9 +96,11 @@ impl RuntimeError {
         let lower = message.to_ascii_lowercase();
         let has = |phrase: &str| lower.contains(phrase);
         let missing = has("container does not exist") || has("no such container");
-        if op != Op::Create && (missing || (has("container") && has("does not exist"))) {
+        if !matches!(op, Op::Create | Op::Run)
+            && (missing || (has("container") && has("does not exist")))
+        {
             RuntimeError::NotFound { op, id }
-        } else if op == Op::Create && has("already exists") {
+        } else if matches!(op, Op::Create | Op::Run) && has("already exists") {
             RuntimeError::AlreadyExists { id }
         } else if has("cannot start")
             || has("not stopped")

@@ -82,7 +82,12 @@ impl Runc {
     }
 
     /// Runs a runc subcommand whose stdio is ours, turning a failure into a typed error.
-    async fn run(&self, op: Op, id: &ContainerId, args: &[&OsStr]) -> Result<Output, RuntimeError> {
+    async fn invoke(
+        &self,
+        op: Op,
+        id: &ContainerId,
+        args: &[&OsStr],
+    ) -> Result<Output, RuntimeError> {
         tracing::debug!(%op, %id, ?args, "runc");
         let output = self
             .command()
@@ -96,6 +101,54 @@ impl Runc {
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
         Err(RuntimeError::classify(op, id, &error_messages(&stderr)))
+    }
+
+    /// `runc create` or `runc run --detach`: the container's stdio is `io`, so runc's errors
+    /// are read from a log file instead.
+    async fn launch(
+        &self,
+        op: Op,
+        subcommand: &[&str],
+        id: &ContainerId,
+        bundle: &Path,
+        io: ContainerIo,
+    ) -> Result<(), RuntimeError> {
+        let log = bundle.join(CREATE_LOG);
+        std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
+            op,
+            id: id.clone(),
+            stderr: format!("cannot write {}: {source}", log.display()),
+        })?;
+        tracing::debug!(%op, %id, bundle = %bundle.display(), "runc");
+        let [stdin, stdout, stderr] = io.into_stdio();
+        let mut command = self.command();
+        command
+            .arg("--log")
+            .arg(&log)
+            .args(subcommand)
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(bundle.join(PID_FILE))
+            .arg(id.as_str())
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr);
+        let status = command
+            .status()
+            .await
+            .map_err(|source| self.spawn_error(op, id, source))?;
+        // Our copies of the container's stdio must close, or readers would never see EOF.
+        drop(command);
+        if status.success() {
+            return Ok(());
+        }
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut message = error_messages(&logged);
+        if message.is_empty() {
+            message = format!("runc exited with {status} and logged nothing");
+        }
+        Err(RuntimeError::classify(op, id, &message))
     }
 
     fn spawn_error(&self, op: Op, id: &ContainerId, source: std::io::Error) -> RuntimeError {
@@ -115,54 +168,28 @@ impl Runtime for Runc {
         bundle: &Path,
         io: ContainerIo,
     ) -> Result<(), RuntimeError> {
-        // runc's stdio becomes the container's, so its errors are read from a log file instead.
-        let log = bundle.join(CREATE_LOG);
-        std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
-            op: Op::Create,
-            id: id.clone(),
-            stderr: format!("cannot write {}: {source}", log.display()),
-        })?;
-        tracing::debug!(%id, bundle = %bundle.display(), "runc create");
-        let [stdin, stdout, stderr] = io.into_stdio();
-        let mut command = self.command();
-        command
-            .arg("--log")
-            .arg(&log)
-            .arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(bundle.join(PID_FILE))
-            .arg(id.as_str())
-            .stdin(stdin)
-            .stdout(stdout)
-            .stderr(stderr);
-        let status = command
-            .status()
+        self.launch(Op::Create, &["create"], id, bundle, io).await
+    }
+
+    async fn run(
+        &self,
+        id: &ContainerId,
+        bundle: &Path,
+        io: ContainerIo,
+    ) -> Result<(), RuntimeError> {
+        self.launch(Op::Run, &["run", "--detach"], id, bundle, io)
             .await
-            .map_err(|source| self.spawn_error(Op::Create, id, source))?;
-        // Our copies of the container's stdio must close, or readers would never see EOF.
-        drop(command);
-        if status.success() {
-            return Ok(());
-        }
-        let logged = std::fs::read_to_string(&log).unwrap_or_default();
-        let mut message = error_messages(&logged);
-        if message.is_empty() {
-            message = format!("runc exited with {status} and logged nothing");
-        }
-        Err(RuntimeError::classify(Op::Create, id, &message))
     }
 
     async fn start(&self, id: &ContainerId) -> Result<(), RuntimeError> {
-        self.run(Op::Start, id, &["start".as_ref(), id.as_str().as_ref()])
+        self.invoke(Op::Start, id, &["start".as_ref(), id.as_str().as_ref()])
             .await?;
         Ok(())
     }
 
     async fn state(&self, id: &ContainerId) -> Result<ContainerState, RuntimeError> {
         let output = self
-            .run(Op::State, id, &["state".as_ref(), id.as_str().as_ref()])
+            .invoke(Op::State, id, &["state".as_ref(), id.as_str().as_ref()])
             .await?;
         parse_state(&output.stdout).map_err(|detail| RuntimeError::Output {
             op: Op::State,
@@ -173,7 +200,7 @@ impl Runtime for Runc {
 
     async fn kill(&self, id: &ContainerId, signal: Signal) -> Result<(), RuntimeError> {
         let number = signal.number().to_string();
-        self.run(
+        self.invoke(
             Op::Kill,
             id,
             &["kill".as_ref(), id.as_str().as_ref(), number.as_ref()],
@@ -188,7 +215,7 @@ impl Runtime for Runc {
             args.push("--force".as_ref());
         }
         args.push(id.as_str().as_ref());
-        self.run(Op::Delete, id, &args).await?;
+        self.invoke(Op::Delete, id, &args).await?;
         Ok(())
     }
 }

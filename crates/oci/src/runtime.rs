@@ -23,6 +23,24 @@ pub trait Runtime: Send + Sync {
 
     fn start(&self, id: &ContainerId) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
+    /// `create` and `start` in one step; a runtime that can do both in one call overrides this
+    /// to save the second. When it fails, no container of this id is left.
+    fn run(
+        &self,
+        id: &ContainerId,
+        bundle: &Path,
+        io: ContainerIo,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        async move {
+            self.create(id, bundle, io).await?;
+            if let Err(e) = self.start(id).await {
+                let _ = self.delete(id, true).await;
+                return Err(e);
+            }
+            Ok(())
+        }
+    }
+
     fn state(
         &self,
         id: &ContainerId,

@@ -48,6 +48,8 @@ pub async fn conformance_suite<R: Runtime, F: BundleFactory>(make: impl Fn() -> 
         a_stopped_container_can_be_neither_started_nor_signalled,
         a_created_container_can_be_deleted_without_being_started,
         killing_a_created_container_stops_it,
+        run_creates_and_starts_in_one_step,
+        running_an_existing_id_fails_with_already_exists_and_leaves_it_alone,
     );
     assert!(
         failures.is_empty(),
@@ -280,4 +282,38 @@ async fn killing_a_created_container_stops_it<R: Runtime>(cx: &mut Cx<'_, R>) ->
         .await
         .map_err(|e| e.to_string())?;
     cx.wait_for(&id, Status::Stopped).await
+}
+
+async fn run_creates_and_starts_in_one_step<R: Runtime>(cx: &mut Cx<'_, R>) -> Outcome {
+    let id = cx.id("run");
+    let bundle = cx.bundles.long_running(&id);
+    cx.runtime
+        .run(&id, &bundle, ContainerIo::null())
+        .await
+        .map_err(|e| e.to_string())?;
+    let state = cx.runtime.state(&id).await.map_err(|e| e.to_string())?;
+    if state.status != Status::Running || state.pid.is_none() {
+        return Err(format!("after run: {state:?}"));
+    }
+    cx.runtime
+        .kill(&id, Signal::KILL)
+        .await
+        .map_err(|e| e.to_string())?;
+    cx.wait_for(&id, Status::Stopped).await
+}
+
+async fn running_an_existing_id_fails_with_already_exists_and_leaves_it_alone<R: Runtime>(
+    cx: &mut Cx<'_, R>,
+) -> Outcome {
+    let id = cx.create("run-twice").await?;
+    let bundle = cx.bundles.long_running(&id);
+    let again = cx.runtime.run(&id, &bundle, ContainerIo::null()).await;
+    expect_err(again, "AlreadyExists", |e| {
+        matches!(e, RuntimeError::AlreadyExists { .. })
+    })?;
+    let state = cx.runtime.state(&id).await.map_err(|e| e.to_string())?;
+    match state.status {
+        Status::Created => Ok(()),
+        other => Err(format!("the first container became {other} after run")),
+    }
 }

@@ -1,6 +1,7 @@
 //! The monitor process: starts the container with pipes for its output, logs that output,
 //! waits for the container's process as its subreaper and records how it ended.
 
+use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::mpsc;
@@ -14,7 +15,7 @@ use super::layout::StateDir;
 use super::records::{ExitRecord, StartedRecord, write_record};
 use super::writer::LogWriter;
 use super::{MonitorConfig, SCHEMA, Stream, sys};
-use crate::{CgroupVersion, ContainerIo, PID_FILE, Runc, Runtime, oom_kill_count};
+use crate::{CgroupError, CgroupVersion, ContainerIo, PID_FILE, Runc, Runtime, oom_kill_count};
 
 /// How long the output may keep flowing after the container's process exited. Every process
 /// of the container dies with it (it is its pid namespace's init), so the pipes close at once
@@ -111,7 +112,7 @@ impl<'a> Monitor<'a> {
         }
         drop(done);
 
-        // Create consumes (and so closes) our copies of the write ends: only the container
+        // Starting consumes (and so closes) our copies of the write ends: only the container
         // holds them from here on, and the readers see the end when it exits.
         let io = ContainerIo::null()
             .with_stdout(stdout_writer)
@@ -124,7 +125,13 @@ impl<'a> Monitor<'a> {
         };
         let status = write_record(&self.dir.started(), &started)
             .map_err(|e| fail("record the start", &e))
-            .and_then(|()| wait_for(pid).map_err(|e| fail("wait for the container", &e)));
+            .and_then(|()| {
+                if let Err(e) = sys::release_stdout() {
+                    // The spawner still sees the record, only a poll later.
+                    self.dir.note(&format!("close stdout: {e}"));
+                }
+                wait_for(pid).map_err(|e| fail("wait for the container", &e))
+            });
         let status = match status {
             Ok(status) => status,
             Err(failure) => {
@@ -157,12 +164,14 @@ impl<'a> Monitor<'a> {
         write_record(&self.dir.exit(), &exit).map_err(|e| fail("record the exit", &e))
     }
 
-    /// Creates and starts the container; returns its host pid and the OOM kills its fresh
-    /// cgroup already counts (zero, unless a cgroup of that path was left behind).
+    /// Runs the container (create and start in one runtime call); returns its host pid and
+    /// the OOM kills its cgroup counted before (zero for a fresh one, the usual case, but a
+    /// cgroup of that path may have been left behind).
     fn start(&self, io: ContainerIo) -> Result<(u32, u64), Failure> {
         let id = &self.config.id;
         let bundle = &self.config.bundle;
-        if let Err(e) = self.runtime.block_on(self.runc.create(id, bundle, io)) {
+        let oom_kills = self.oom_kills_if_any();
+        if let Err(e) = self.runtime.block_on(self.runc.run(id, bundle, io)) {
             self.delete();
             return Err(Failure::Start(e.to_string()));
         }
@@ -170,19 +179,27 @@ impl<'a> Monitor<'a> {
         let pid = std::fs::read_to_string(&pid_file)
             .map_err(|e| e.to_string())
             .and_then(|text| text.trim().parse::<u32>().map_err(|e| e.to_string()));
-        let pid = match pid {
-            Ok(pid) => pid,
+        match pid {
+            Ok(pid) => Ok((pid, oom_kills)),
             Err(e) => {
                 self.delete();
-                return Err(Failure::Start(format!("read {}: {e}", pid_file.display())));
+                Err(Failure::Start(format!("read {}: {e}", pid_file.display())))
             }
-        };
-        let oom_kills = self.oom_kills();
-        if let Err(e) = self.runtime.block_on(self.runc.start(id)) {
-            self.delete();
-            return Err(Failure::Start(e.to_string()));
         }
-        Ok((pid, oom_kills))
+    }
+
+    /// The OOM kills of a cgroup left at the container's path; none when there is no cgroup.
+    fn oom_kills_if_any(&self) -> u64 {
+        let mount = &self.config.cgroup_mount;
+        let version = CgroupVersion::detect_at(mount);
+        match oom_kill_count(mount, version, &self.config.cgroups_path) {
+            Ok(count) => count,
+            Err(CgroupError::Read { source, .. }) if source.kind() == ErrorKind::NotFound => 0,
+            Err(e) => {
+                self.dir.note(&format!("oom kill count: {e}"));
+                0
+            }
+        }
     }
 
     fn oom_kills(&self) -> u64 {

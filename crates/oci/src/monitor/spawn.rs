@@ -4,6 +4,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncReadExt;
+use tokio::process::ChildStdout;
+
 use super::layout::StateDir;
 use super::records::{StartedRecord, monitor_alive, monitor_pid, read_exit, read_started};
 use super::{MonitorConfig, MonitorError};
@@ -24,7 +27,9 @@ pub struct Spawned {
 /// until the monitor reports that the container runs (`started.json`) or could not start
 /// (`exit.json` with `start_error`, returned as `StartFailed`).
 ///
-/// The monitor is detached: its stdio is `/dev/null`, its working directory `/`, its
+/// The monitor is detached: its stdin and stderr are `/dev/null`, its stdout a pipe it closes
+/// once the start is recorded (so the wait ends then, not at the next poll), its working
+/// directory `/`, its
 /// environment only `PATH`, and it makes itself a session leader, so the daemon's terminal,
 /// process group and exit do not touch it.
 /// It is not double-forked: it stays our child and a background task reaps it when it ends
@@ -50,7 +55,9 @@ pub async fn spawn(spread_binary: &Path, config: &MonitorConfig) -> Result<Spawn
         .arg("--config")
         .arg(&config_path)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        // Closed by the monitor once the start is recorded (or when it exits), so the wait
+        // below ends then rather than at the next poll.
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .current_dir("/")
         // A long-lived process has no use for the daemon's environment (tokens included).
@@ -66,6 +73,7 @@ pub async fn spawn(spread_binary: &Path, config: &MonitorConfig) -> Result<Spawn
             source,
         })?;
     let monitor_pid = child.id().unwrap_or_default();
+    let mut recorded = child.stdout.take();
     let deadline = Instant::now() + START_PATIENCE;
     let outcome = loop {
         let exited = child.try_wait().ok().flatten();
@@ -87,7 +95,7 @@ pub async fn spawn(spread_binary: &Path, config: &MonitorConfig) -> Result<Spawn
                 seconds: START_PATIENCE.as_secs(),
             });
         }
-        tokio::time::sleep(POLL).await;
+        wait_a_moment(&mut recorded).await;
     };
     tokio::spawn(async move {
         let _ = child.wait().await;
@@ -96,6 +104,19 @@ pub async fn spawn(spread_binary: &Path, config: &MonitorConfig) -> Result<Spawn
         monitor_pid,
         started,
     })
+}
+
+/// Waits at most `POLL`, or until the monitor closes its stdout (`recorded`), after which
+/// every wait is a plain poll.
+async fn wait_a_moment(recorded: &mut Option<ChildStdout>) {
+    let Some(pipe) = recorded else {
+        return tokio::time::sleep(POLL).await;
+    };
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(POLL, pipe.read(&mut buf)).await;
+    if let Ok(Ok(0) | Err(_)) = read {
+        *recorded = None;
+    }
 }
 
 /// The start the monitor has reported, `None` while it has reported nothing, and

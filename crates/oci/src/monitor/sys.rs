@@ -72,3 +72,16 @@ pub fn wait_any() -> io::Result<Option<(u32, ExitStatus)>> {
         }
     }
 }
+
+/// Points stdout at `/dev/null`, closing the pipe the spawner reads: its end of file tells the
+/// spawner that the start is recorded.
+pub fn release_stdout() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    // SAFETY: both descriptors are open; dup2 replaces fd 1 atomically and touches no memory.
+    let rc = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), libc::STDOUT_FILENO) };
+    if rc >= 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
