@@ -18,6 +18,7 @@ use crate::executor::{AgentError, Executor};
 use crate::machine::{
     Action, Event, Exit, InstanceSpec, InstanceState, InstanceStatus, NodeMachine,
 };
+use crate::platform;
 
 /// How often CPU and memory use are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -54,7 +55,8 @@ pub struct InstanceView {
 pub struct LogDir {
     pub instance: String,
     pub process: String,
-    /// A monitor state dir (see `spread_oci::monitor`).
+    /// A dir with a log in the monitor's format (see `spread_oci::monitor`): the monitor's
+    /// state dir with the app's output, or the events dir with the platform's lines.
     pub dir: PathBuf,
 }
 
@@ -110,9 +112,20 @@ impl Agent {
         for found in running {
             let age = wall.duration_since(found.started.started_at).unsigned_abs();
             let running_since = now.saturating_sub(age);
-            shared.view.lock().unwrap().insert(
-                found.spec.id.clone(),
-                Entry::new(found.spec.clone(), Some(found.started.started_at)),
+            let mut entry = Entry::new(found.spec.clone(), Some(found.started.started_at));
+            // It never stopped running; only the agent was away.
+            entry.status.state = InstanceState::Running;
+            shared
+                .view
+                .lock()
+                .unwrap()
+                .insert(found.spec.id.clone(), entry);
+            shared.executor.note(
+                &found.spec.id,
+                &[format!(
+                    "Still running (pid {}) after the agent restarted; supervised again",
+                    found.started.pid
+                )],
             );
             watch_exit(&shared, &tx, found.spec.id.clone());
             machine.handle(
@@ -161,10 +174,12 @@ impl Agent {
             .known_instances()
             .into_iter()
             .filter(|(spec, _)| &spec.app_id == app)
-            .map(|(spec, dir)| LogDir {
-                instance: spec.id,
-                process: spec.process.to_string(),
-                dir: dir.monitor(),
+            .flat_map(|(spec, dir)| {
+                [dir.monitor(), dir.events()].map(|dir| LogDir {
+                    instance: spec.id.clone(),
+                    process: spec.process.to_string(),
+                    dir,
+                })
             })
             .collect()
     }
@@ -238,6 +253,7 @@ impl Entry {
             restarts: 0,
             last_exit: None,
             running_since: None,
+            restart_at: None,
         };
         Self {
             spec,
@@ -341,6 +357,9 @@ fn dispatch(
                     }
                     Err(reason) => {
                         tracing::warn!(instance = %id, %reason, "could not start");
+                        shared
+                            .executor
+                            .note(&id, &[platform::start_failed_line(&reason)]);
                         let _ = tx.send(Msg::Event(Event::StartFailed { id, reason }));
                     }
                 }
@@ -373,6 +392,11 @@ fn dispatch(
         }
         Action::Report(status) => {
             let mut view = shared.view.lock().unwrap();
+            if let Some(spec) = specs.get(&status.id) {
+                let before = view.get(&status.id).map(|e| &e.status);
+                let lines = platform::status_lines(spec, before, &status, shared.now());
+                shared.executor.note(&status.id, &lines);
+            }
             if status.state == InstanceState::Stopped {
                 view.remove(&status.id);
             } else if let Some(entry) = view.get_mut(&status.id) {

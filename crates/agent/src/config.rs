@@ -111,4 +111,8 @@ impl InstanceDir {
     pub fn monitor(&self) -> PathBuf {
         self.0.join("monitor")
     }
+    /// The platform's own lines about the instance, a log in the monitor's format.
+    pub fn events(&self) -> PathBuf {
+        self.0.join("events")
+    }
 }

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use spread_image::{BlobStore, Digest, LayerCache, UnpackOptions, local_layers};
 use spread_net::{InstanceId, LinuxHost, NodeNetwork};
 use spread_oci::monitor::{
-    self, MonitorConfig, StartedRecord, monitor_alive, read_exit, read_started,
+    self, MonitorConfig, StartedRecord, Stream, monitor_alive, read_exit, read_started,
 };
 use spread_oci::{
     CgroupUsage, CgroupVersion, ContainerId, HostLimits, Runc, Runtime, Signal, SpecOptions,
@@ -429,6 +429,18 @@ impl Executor {
     }
 
     /// The instance's address on the node network, while it has one.
+    /// Appends the platform's `lines` to the instance's events log; a failure is only logged,
+    /// the instance runs on regardless.
+    pub fn note(&self, id: &str, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let dir = self.config.instance(id).events();
+        if let Err(e) = monitor::append_lines(&dir, self.config.log, Stream::Platform, lines) {
+            tracing::warn!(instance = id, error = %e, "could not write platform log lines");
+        }
+    }
+
     pub fn address(&self, id: &str) -> Option<Ipv4Addr> {
         self.addresses.lock().unwrap().get(id).copied()
     }

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod config;
 pub mod executor;
 pub mod machine;
+mod platform;
 mod resolv;
 mod rootfs;
 #[allow(unsafe_code)]

@@ -55,6 +55,8 @@ pub struct InstanceStatus {
     pub last_exit: Option<Exit>,
     /// When the process last started, in the machine's clock.
     pub running_since: Option<Duration>,
+    /// When a crashed instance is started again, in the machine's clock.
+    pub restart_at: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,9 +348,10 @@ impl Instance {
             Phase::Crashed { .. } => InstanceState::Crashed,
             Phase::Stopping { .. } => InstanceState::Stopping,
         };
-        let running_since = match self.phase {
-            Phase::Running { since } => Some(since),
-            _ => None,
+        let (running_since, restart_at) = match self.phase {
+            Phase::Running { since } => (Some(since), None),
+            Phase::Crashed { restart_at } => (None, Some(restart_at)),
+            _ => (None, None),
         };
         InstanceStatus {
             id: self.spec.id.clone(),
@@ -356,6 +359,7 @@ impl Instance {
             restarts: self.restarts,
             last_exit: self.last_exit,
             running_since,
+            restart_at,
         }
     }
 }

@@ -246,6 +246,9 @@ fn a_killed_process_is_restarted_and_a_restarted_daemon_supervises_without_resta
         (texts.iter().filter(|t| t.starts_with("report ")).count() == 3).then_some(texts)
     });
     assert!(texts.iter().any(|t| t == "started on stderr"));
+    let resumed =
+        format!("Still running (pid {second}) after the agent restarted; supervised again");
+    assert!(texts.contains(&resumed), "{texts:#?}");
 }
 
 #[test]
@@ -279,6 +282,37 @@ fn a_crash_loop_backs_off_and_shows_in_ps_and_logs() {
     let human = p.ok(&["ps", "-a", "probe"]);
     assert!(human.contains("exit 3"), "{human}");
     assert!(log_texts(&p).iter().any(|t| t == "crashing on purpose"));
+
+    // The platform's own lines tell the story in `spread logs` too.
+    let platform = platform_texts(&p);
+    for expected in [
+        "Process exited with status 3",
+        "State changed from running to crashed",
+        "State changed from crashed to starting",
+    ] {
+        assert!(
+            platform.iter().any(|t| t == expected),
+            "{expected}: {platform:#?}"
+        );
+    }
+    assert!(
+        platform.iter().any(|t| t.starts_with("Restarting in ")),
+        "{platform:#?}"
+    );
+    let human = p.ok(&["logs", "-a", "probe", "-n", "10000"]);
+    assert!(
+        human.contains(" spread[web.1]: State changed from running to crashed"),
+        "{human}"
+    );
+}
+
+/// The text of every line the platform wrote about the app's instances, oldest first.
+fn platform_texts(p: &Platform) -> Vec<String> {
+    log_lines(p)
+        .iter()
+        .filter(|v| v["stream"] == "spread")
+        .map(|v| v["text"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -300,6 +334,15 @@ fn exceeding_the_memory_limit_is_reported_as_oom_killed() {
         out.contains("oom").then_some(out)
     });
     assert!(human.contains("oom"), "{human}");
+    let platform = platform_texts(&p);
+    let expected = "Process killed: out of memory (limit 32 MiB); raise it with `spread scale TYPE=N --memory SIZE`";
+    assert!(platform.iter().any(|t| t == expected), "{platform:#?}");
+    assert!(
+        platform
+            .iter()
+            .any(|t| t == "State changed from running to oom-killed"),
+        "{platform:#?}"
+    );
 }
 
 #[test]

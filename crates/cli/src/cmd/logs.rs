@@ -54,15 +54,15 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> Result<()> {
     Ok(())
 }
 
-/// `2026-11-23T10:00:00.123Z web.1: text`, with `stderr` after the name for that stream.
+/// `2026-11-23T10:00:00.123Z web.1: text`, with `stderr` after the name for that stream, and
+/// `spread[web.1]: text` for what the platform says about the instance.
 pub fn format_line(line: &LogLine) -> String {
     let name = short_name(&line.instance, &line.process_type);
-    let stream = if line.stream == "stderr" {
-        " stderr"
-    } else {
-        ""
-    };
-    format!("{:.3} {name}{stream}: {}", line.at, line.text)
+    match line.stream.as_str() {
+        "spread" => format!("{:.3} spread[{name}]: {}", line.at, line.text),
+        "stderr" => format!("{:.3} {name} stderr: {}", line.at, line.text),
+        _ => format!("{:.3} {name}: {}", line.at, line.text),
+    }
 }
 
 /// `web.1` for the instance `shop-web-1-0123456789ab` of type `web`; the whole ID when it
@@ -104,6 +104,10 @@ mod tests {
         assert_eq!(
             format_line(&line("my-shop-worker-12-ba9876543210", "worker", "stderr")),
             "2026-11-23T10:00:00.100Z worker.12 stderr: Listening on :5000"
+        );
+        assert_eq!(
+            format_line(&line("shop-web-1-0123456789ab", "web", "spread")),
+            "2026-11-23T10:00:00.100Z spread[web.1]: Listening on :5000"
         );
     }
 

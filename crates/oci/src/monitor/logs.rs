@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 use super::MonitorError;
 use super::layout::StateDir;
 
-/// Which of the container's outputs a line came from.
+/// Which of the container's outputs a line came from, or `Platform` for what Spread itself
+/// says about the instance (started, exited, restarting).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
     Stderr,
+    #[serde(rename = "spread")]
+    Platform,
 }
 
 impl fmt::Display for Stream {
@@ -26,6 +29,7 @@ impl fmt::Display for Stream {
         f.write_str(match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
+            Stream::Platform => "spread",
         })
     }
 }
@@ -37,6 +41,7 @@ impl FromStr for Stream {
         match s {
             "stdout" => Ok(Stream::Stdout),
             "stderr" => Ok(Stream::Stderr),
+            "spread" => Ok(Stream::Platform),
             _ => Err(()),
         }
     }

@@ -26,3 +26,4 @@ pub use records::{
 };
 pub use run::run;
 pub use spawn::{Spawned, spawn};
+pub use writer::append_lines;

@@ -98,6 +98,24 @@ fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
+/// Appends `lines` to the log in `state_dir` (made if missing) as `stream`, rotated by
+/// `limits` like a monitor's: for writers other than a monitor, such as the platform's own
+/// lines about an instance. One writer per state dir at a time.
+pub fn append_lines(
+    state_dir: &std::path::Path,
+    limits: LogLimits,
+    stream: Stream,
+    lines: &[String],
+) -> io::Result<()> {
+    let dir = StateDir::new(state_dir);
+    std::fs::create_dir_all(dir.logs())?;
+    let mut writer = LogWriter::open(&dir, limits)?;
+    for line in lines {
+        writer.write(Timestamp::now(), stream, line.as_bytes())?;
+    }
+    writer.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
