@@ -20,6 +20,9 @@ use crate::machine::{
 };
 use crate::platform;
 
+/// How often unused image blobs and layers are looked for even when no release changed.
+const GC_EVERY: Duration = Duration::from_secs(3600);
+
 /// How often CPU and memory use are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
@@ -29,6 +32,9 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 pub struct Assignment {
     pub instances: Vec<InstanceSpec>,
     pub apps: BTreeSet<AppId>,
+    /// The image (manifest digest) of every release of every app: what must not be
+    /// garbage-collected.
+    pub images: BTreeSet<(AppId, String)>,
 }
 
 /// One instance as `spread ps` shows it.
@@ -72,6 +78,8 @@ struct Shared {
     view: Mutex<BTreeMap<String, Entry>>,
     /// One lock per instance, so its start, stop and removal never overlap.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Told when an instance's leftovers are gone, so garbage collection looks again.
+    instance_removed: tokio::sync::Notify,
 }
 
 struct Entry {
@@ -104,6 +112,7 @@ impl Agent {
             epoch: Instant::now(),
             view: Mutex::default(),
             locks: Mutex::default(),
+            instance_removed: tokio::sync::Notify::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let mut machine = NodeMachine::default();
@@ -139,6 +148,7 @@ impl Agent {
         let agent = Agent {
             shared: shared.clone(),
         };
+        tokio::spawn(collect_garbage(shared.clone(), assignments.clone()));
         let task = tokio::spawn(run(shared, machine, assignments, tx, rx, shutdown));
         Ok((agent, task))
     }
@@ -307,7 +317,10 @@ async fn run(
             }
             Some(msg) = rx.recv() => match msg {
                 Msg::Event(event) => machine.handle(event, shared.now()),
-                Msg::Removed => prune(&shared, &apps, &specs),
+                Msg::Removed => {
+                    prune(&shared, &apps, &specs);
+                    shared.instance_removed.notify_one();
+                }
             },
             () = due => machine.handle(Event::Tick, shared.now()),
             _ = samples.tick() => shared.sample(),
@@ -317,6 +330,33 @@ async fn run(
         }
     }
     tracing::info!("agent stopped; containers keep running");
+}
+
+/// Collects unused image blobs and layers whenever the set of release images changes, an
+/// instance was removed (its layers may have been all that kept them), and every `GC_EVERY`
+/// (what a failed deploy pulled is referenced by nothing); one run at a time.
+async fn collect_garbage(shared: Arc<Shared>, mut assignments: watch::Receiver<Assignment>) {
+    let mut every = tokio::time::interval(GC_EVERY);
+    let mut collected: Option<BTreeSet<(AppId, String)>> = None;
+    loop {
+        tokio::select! {
+            changed = assignments.changed() => if changed.is_err() {
+                return;
+            },
+            _ = every.tick() => collected = None,
+            () = shared.instance_removed.notified() => collected = None,
+        }
+        let images = assignments.borrow_and_update().images.clone();
+        if collected.as_ref() == Some(&images) {
+            continue;
+        }
+        let (gc, these) = (shared.clone(), images.clone());
+        let ran = tokio::task::spawn_blocking(move || gc.executor.collect_garbage(&these)).await;
+        if let Err(e) = ran {
+            tracing::warn!(error = %e, "garbage collection failed");
+        }
+        collected = Some(images);
+    }
 }
 
 fn prune(shared: &Arc<Shared>, apps: &BTreeSet<AppId>, specs: &BTreeMap<String, InstanceSpec>) {

@@ -1,6 +1,7 @@
 //! `AgentConfig`: where the agent keeps instances and which runtime, network and ids it uses.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use spread_net::NetConfig;
 use spread_oci::monitor::LogLimits;
@@ -23,6 +24,9 @@ pub struct AgentConfig {
     pub log: LogLimits,
     /// How many stopped instances of an app keep their logs.
     pub kept_logs_per_app: usize,
+    /// Image blobs and unpacked layers no release refers to are removed once they have not
+    /// been used for this long; it protects a deploy between its pull and its release.
+    pub gc_grace: Duration,
 }
 
 impl AgentConfig {
@@ -38,6 +42,7 @@ impl AgentConfig {
             net: NetConfig::default(),
             log: LogLimits::default(),
             kept_logs_per_app: 10,
+            gc_grace: Duration::from_secs(3600),
         }
     }
 

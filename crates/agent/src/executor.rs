@@ -2,14 +2,15 @@
 //! from the blob store, an overlay root, a network namespace, a hardened runc bundle and a
 //! monitor process per container.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use spread_image::{BlobStore, Digest, LayerCache, UnpackOptions, local_layers};
+use spread_core::AppId;
+use spread_image::{BlobStore, Digest, LayerCache, UnpackOptions, local_blobs, local_layers};
 use spread_net::{InstanceId, LinuxHost, NodeNetwork};
 use spread_oci::monitor::{
     self, MonitorConfig, StartedRecord, Stream, monitor_alive, read_exit, read_started,
@@ -443,6 +444,53 @@ impl Executor {
 
     pub fn address(&self, id: &str) -> Option<Ipv4Addr> {
         self.addresses.lock().unwrap().get(id).copied()
+    }
+
+    /// Removes the image blobs and unpacked layers that no release of an existing app refers
+    /// to (`images`: app and image manifest digest), no instance still present uses, and that
+    /// were not used within the grace period. Skipped when a referenced image cannot be read, so that nothing it needs is
+    /// taken for garbage. Blocking.
+    pub fn collect_garbage(&self, images: &BTreeSet<(AppId, String)>) {
+        let mut blobs = HashSet::new();
+        let mut layers = HashSet::new();
+        // Instances not yet removed (of an app just destroyed, say) still have their layers
+        // mounted.
+        let mut images = images.clone();
+        for (spec, dir) in self.known_instances() {
+            if !dir.removed().exists() {
+                images.insert((spec.app_id, spec.image_digest));
+            }
+        }
+        for (app, image) in &images {
+            let shift = self.uids.lock().unwrap().get(app);
+            let read = Digest::parse(image)
+                .map_err(|e| e.to_string())
+                .and_then(|manifest| {
+                    let all = local_blobs(&self.blobs, &manifest).map_err(|e| e.to_string())?;
+                    let unpacked =
+                        local_layers(&self.blobs, &manifest).map_err(|e| e.to_string())?;
+                    Ok((all, unpacked))
+                });
+            match read {
+                Ok((all, unpacked)) => {
+                    blobs.extend(all);
+                    if let Some(shift) = shift {
+                        layers.extend(unpacked.into_iter().map(|(digest, _)| (digest, shift)));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%app, image, error = %e, "image unreadable; no garbage collected");
+                    return;
+                }
+            }
+        }
+        let grace = self.config.gc_grace;
+        if let Err(e) = self.layers.remove_unused(&layers, grace) {
+            tracing::warn!(error = %e, "could not remove unused layers");
+        }
+        if let Err(e) = self.blobs.gc(&blobs, grace) {
+            tracing::warn!(error = %e, "could not remove unused image blobs");
+        }
     }
 
     /// What the instance's cgroup uses now, if it has one.

@@ -56,6 +56,11 @@ impl UidRanges {
         Ok(self.start_of(slot))
     }
 
+    /// The first host id of `app`'s range, if it has one.
+    pub fn get(&self, app: &AppId) -> Option<u32> {
+        self.slots.get(app).map(|&slot| self.start_of(slot))
+    }
+
     /// Frees `app`'s range once nothing of it is left on the node.
     pub fn release(&mut self, app: &AppId) -> io::Result<()> {
         if self.slots.remove(app).is_some() {

@@ -434,3 +434,48 @@ fn an_image_with_a_hostile_layer_is_refused_at_deploy_and_writes_nothing_outside
         "the app runs as before"
     );
 }
+
+/// The names in `dir`, sorted, without temporary entries.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| !n.starts_with(".tmp") && !n.starts_with("empty-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn blobs_and_layers_no_release_refers_to_are_garbage_collected() {
+    let image = probe_image();
+    let p = Platform::with_agent_args(&["--gc-grace", "0"]);
+    for app in ["probe", "other"] {
+        p.ok(&["apps", "create", app]);
+        p.ok(&["deploy", "--image", &image.reference, "-a", app]);
+    }
+    let blobs_dir = p.data_dir().join("images/blobs/sha256");
+    let layers_dir = p.data_dir().join("layers");
+    let blobs = names_in(&blobs_dir);
+    assert_eq!(blobs.len(), 3, "manifest, config and one layer: {blobs:?}");
+    // One layer, unpacked once per app: each app has its own id range.
+    let layers = names_in(&layers_dir);
+    assert_eq!(layers.len(), 2, "{layers:?}");
+
+    // The other app's copy of the layer goes with it; the blobs stay for probe.
+    p.ok(&["apps", "destroy", "other", "--confirm", "other"]);
+    p.wait_until("the other app's layer to be collected", || {
+        (names_in(&layers_dir).len() == 1).then_some(())
+    });
+    assert_eq!(names_in(&blobs_dir), blobs);
+    assert!(layers.contains(&names_in(&layers_dir)[0]));
+
+    // With no app left, nothing of the image is kept.
+    p.ok(&["apps", "destroy", "probe", "--confirm", "probe"]);
+    p.wait_until("every blob and layer to be collected", || {
+        (names_in(&blobs_dir).is_empty() && names_in(&layers_dir).is_empty()).then_some(())
+    });
+}

@@ -5,12 +5,12 @@ use std::fs::{self, Permissions};
 use std::io::{self, BufReader};
 use std::os::unix::fs::{PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::digest::{Digest, HashingReader};
 use crate::limits::UnpackOptions;
 use crate::refusal::UnpackError;
-use crate::store::{BlobStore, StoreError, TEMP_GRACE};
+use crate::store::{BlobStore, StoreError, TEMP_GRACE, touch};
 use crate::sys;
 use crate::unpack::{Compression, unpack_layer};
 
@@ -79,6 +79,8 @@ impl LayerCache {
     ) -> Result<PathBuf, LayerError> {
         let dir = self.path(digest, opts.id_shift);
         if is_dir(&dir) {
+            // Used again: `remove_unused` with a grace period must not take it yet.
+            touch(&dir);
             return Ok(dir);
         }
         let blob = blobs.open_blob(digest).map_err(|source| LayerError::Blob {
@@ -141,18 +143,27 @@ impl LayerCache {
         Ok(layers)
     }
 
-    /// Removes every unpacked layer whose digest is not in `keep` (whatever its id shift), and
-    /// temporary directories older than [`TEMP_GRACE`]. A layer is first renamed to a temporary
-    /// name, so a crash mid-removal never leaves a partial layer under its real name.
-    pub fn remove_unused(&self, keep: &HashSet<Digest>) -> Result<RemoveStats, LayerError> {
+    /// Removes every unpacked layer whose (digest, id shift) is not in `keep` and that was
+    /// neither unpacked nor `ensure`d within `grace`, and temporary directories older than
+    /// [`TEMP_GRACE`]. A layer is first renamed to a temporary name, so a crash mid-removal
+    /// never leaves a partial layer under its real name.
+    pub fn remove_unused(
+        &self,
+        keep: &HashSet<(Digest, u32)>,
+        grace: Duration,
+    ) -> Result<RemoveStats, LayerError> {
         let mut stats = RemoveStats::default();
         let now = SystemTime::now();
         for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
             let entry = entry.map_err(io_at(&self.root))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some((digest, _)) = parse_name(&name) {
-                if keep.contains(&digest) {
+            if let Some(layer) = parse_name(&name) {
+                let modified = fs::symlink_metadata(&path)
+                    .and_then(|m| m.modified())
+                    .map_err(io_at(&path))?;
+                let age = now.duration_since(modified).unwrap_or_default();
+                if keep.contains(&layer) || age < grace {
                     stats.kept_layers += 1;
                     continue;
                 }

@@ -26,7 +26,7 @@ pub use errors::{PullError, PushError, RemoteError};
 pub use image_config::ImageConfigSummary;
 pub use layers::{LayerCache, LayerError, RemoveStats};
 pub use limits::{MAX_HEADER_BYTES, UnpackOptions};
-pub use local::{LocalImageError, local_layers};
+pub use local::{LocalImageError, local_blobs, local_layers};
 pub use manifest::Platform;
 pub use path::PathProblem;
 pub use pull::{PulledImage, TransferStats, pull};

@@ -3,7 +3,9 @@
 use std::io::Read;
 
 use crate::digest::Digest;
-use crate::manifest::{MAX_MANIFEST_BYTES, Manifest, layer_compression, parse_manifest};
+use crate::manifest::{
+    Descriptor, MAX_MANIFEST_BYTES, Manifest, layer_compression, parse_manifest,
+};
 use crate::store::{BlobStore, StoreError};
 use crate::unpack::Compression;
 
@@ -25,6 +27,36 @@ pub fn local_layers(
     store: &BlobStore,
     manifest: &Digest,
 ) -> Result<Vec<(Digest, Compression)>, LocalImageError> {
+    let (_, layers) = read_image_manifest(store, manifest)?;
+    let invalid = |reason: String| LocalImageError::Invalid {
+        manifest: manifest.clone(),
+        reason,
+    };
+    layers
+        .into_iter()
+        .map(|layer| match layer_compression(&layer.media_type) {
+            Ok(compression) => Ok((layer.digest, compression)),
+            Err(_) => Err(invalid(format!(
+                "layer {} has media type {:?}, which cannot be unpacked",
+                layer.digest, layer.media_type
+            ))),
+        })
+        .collect()
+}
+
+/// Every blob the image needs: the manifest itself, its config and its layers.
+pub fn local_blobs(store: &BlobStore, manifest: &Digest) -> Result<Vec<Digest>, LocalImageError> {
+    let (config, layers) = read_image_manifest(store, manifest)?;
+    let mut blobs = vec![manifest.clone(), config.digest];
+    blobs.extend(layers.into_iter().map(|l| l.digest));
+    Ok(blobs)
+}
+
+/// The config and layer descriptors of a stored image manifest, checked against its digest.
+fn read_image_manifest(
+    store: &BlobStore,
+    manifest: &Digest,
+) -> Result<(Descriptor, Vec<Descriptor>), LocalImageError> {
     let invalid = |reason: String| LocalImageError::Invalid {
         manifest: manifest.clone(),
         reason,
@@ -43,19 +75,10 @@ pub fn local_layers(
     if &Digest::of(&bytes) != manifest {
         return Err(invalid("its content does not match its digest".to_owned()));
     }
-    let Manifest::Image { layers, .. } = parse_manifest(&bytes).map_err(invalid)? else {
-        return Err(invalid("an index, not an image manifest".to_owned()));
-    };
-    layers
-        .into_iter()
-        .map(|layer| match layer_compression(&layer.media_type) {
-            Ok(compression) => Ok((layer.digest, compression)),
-            Err(_) => Err(invalid(format!(
-                "layer {} has media type {:?}, which cannot be unpacked",
-                layer.digest, layer.media_type
-            ))),
-        })
-        .collect()
+    match parse_manifest(&bytes).map_err(invalid)? {
+        Manifest::Image { config, layers, .. } => Ok((config, layers)),
+        Manifest::Index { .. } => Err(invalid("an index, not an image manifest".to_owned())),
+    }
 }
 
 #[cfg(test)]
@@ -75,7 +98,9 @@ mod tests {
         );
         let digest = store.put_bytes(manifest.as_bytes()).unwrap();
         let layers = local_layers(&store, &digest).unwrap();
-        assert_eq!(layers, vec![(layer, Compression::Gzip)]);
+        assert_eq!(layers, vec![(layer.clone(), Compression::Gzip)]);
+        let blobs = local_blobs(&store, &digest).unwrap();
+        assert_eq!(blobs, vec![digest.clone(), config, layer]);
 
         let absent = Digest::of(b"absent");
         let err = local_layers(&store, &absent).unwrap_err().to_string();

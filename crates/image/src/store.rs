@@ -112,6 +112,8 @@ impl BlobStore {
     /// writing. Returns the blob's size. If the blob is already present the reader is not read.
     pub fn put(&self, expected: &Digest, reader: impl Read) -> Result<u64, StoreError> {
         if let Ok(size) = self.size(expected) {
+            // Used again: a `gc` with a grace period must not take it before it is referenced.
+            touch(&self.path(expected));
             return Ok(size);
         }
         let mut temp = tempfile::Builder::new()
@@ -193,11 +195,12 @@ impl BlobStore {
         }
     }
 
-    /// Removes every blob not in `keep`, and temporary files older than [`TEMP_GRACE`].
+    /// Removes every blob not in `keep` that was neither written nor `put` again within
+    /// `grace`, and temporary files older than [`TEMP_GRACE`].
     ///
-    /// The caller must make sure no blob that is being referenced concurrently (for example
-    /// one just pulled whose manifest is not yet recorded) is missing from `keep`.
-    pub fn gc(&self, keep: &HashSet<Digest>) -> Result<GcStats, StoreError> {
+    /// `grace` protects blobs that are being referenced concurrently (one just pulled whose
+    /// release is not yet recorded): it must be longer than a pull takes until its release.
+    pub fn gc(&self, keep: &HashSet<Digest>, grace: Duration) -> Result<GcStats, StoreError> {
         let mut stats = GcStats::default();
         let now = SystemTime::now();
         for entry in fs::read_dir(&self.blobs).map_err(io_at(&self.blobs))? {
@@ -211,7 +214,10 @@ impl BlobStore {
                 Err(e) => return Err(io_at(&path)(e)),
             };
             if let Ok(digest) = Digest::from_hex(&name) {
-                if keep.contains(&digest) {
+                let age = now
+                    .duration_since(meta.modified().map_err(io_at(&path))?)
+                    .unwrap_or_default();
+                if keep.contains(&digest) || age < grace {
                     stats.kept_blobs += 1;
                     continue;
                 }
@@ -305,4 +311,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_at(dir))
+}
+
+/// Sets `path`'s modification time to now; a failure only costs the grace period's protection,
+/// so it is logged, not returned.
+pub(crate) fn touch(path: &Path) {
+    if let Err(e) = File::open(path).and_then(|f| f.set_modified(SystemTime::now())) {
+        tracing::warn!(path = %path.display(), error = %e, "could not mark as used");
+    }
 }

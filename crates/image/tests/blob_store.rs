@@ -142,7 +142,9 @@ fn gc_keeps_only_referenced_blobs_and_old_temp_files_go() {
     let fresh_temp = blobs.join(".tmp-in-flight");
     File::create(&fresh_temp).unwrap();
 
-    let stats = store.gc(&HashSet::from([kept.clone()])).unwrap();
+    let stats = store
+        .gc(&HashSet::from([kept.clone()]), Duration::ZERO)
+        .unwrap();
     assert_eq!(stats.removed_blobs, 1);
     assert_eq!(stats.removed_bytes, b"unreferenced".len() as u64);
     assert_eq!(stats.removed_temp_files, 1);
@@ -154,4 +156,28 @@ fn gc_keeps_only_referenced_blobs_and_old_temp_files_go() {
         fresh_temp.exists(),
         "a put still streaming must not lose its file"
     );
+}
+
+#[test]
+fn gc_spares_unreferenced_blobs_written_or_put_again_within_the_grace() {
+    let (_tmp, store) = store();
+    let old = store.put_bytes(b"old and unreferenced").unwrap();
+    let reused = store.put_bytes(b"old but pulled again").unwrap();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for digest in [&old, &reused] {
+        File::open(store.path(digest))
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+    }
+    // A pull that finds the blob present marks it as used now.
+    store.put_bytes(b"old but pulled again").unwrap();
+    let fresh = store.put_bytes(b"just pulled").unwrap();
+
+    let stats = store.gc(&HashSet::new(), Duration::from_secs(600)).unwrap();
+    assert_eq!((stats.removed_blobs, stats.kept_blobs), (1, 2));
+    let mut left = vec![reused, fresh];
+    left.sort();
+    assert_eq!(store.list().unwrap(), left);
+    assert!(!store.has(&old));
 }

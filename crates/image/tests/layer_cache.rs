@@ -181,7 +181,10 @@ fn unused_layers_are_removed_and_used_ones_kept() {
 
     let stats = f
         .cache
-        .remove_unused(&HashSet::from([used.clone()]))
+        .remove_unused(
+            &HashSet::from([(used.clone(), 0), (used.clone(), 65536)]),
+            Duration::ZERO,
+        )
         .unwrap();
     assert_eq!((stats.removed_layers, stats.kept_layers), (2, 2));
     assert_eq!(stats.removed_temp_dirs, 1);
@@ -200,5 +203,41 @@ fn unused_layers_are_removed_and_used_ones_kept() {
         2,
         "trash left behind: {:?}",
         entries(&f.cache)
+    );
+}
+
+#[test]
+fn remove_unused_keeps_layers_per_id_shift_and_those_used_within_the_grace() {
+    let f = fixture();
+    let layer = f
+        .blobs
+        .put_bytes(&tarball(&[Entry::file("f", "x")]))
+        .unwrap();
+    for shift in [0, 65536, 131072] {
+        f.cache
+            .ensure(&f.blobs, &layer, Compression::None, &shifted(shift))
+            .unwrap();
+    }
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for shift in [0, 65536, 131072] {
+        fs::File::open(f.cache.path(&layer, shift))
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+    }
+    // Started again for the app of shift 131072: used now.
+    f.cache
+        .ensure(&f.blobs, &layer, Compression::None, &shifted(131072))
+        .unwrap();
+
+    let keep = HashSet::from([(layer.clone(), 0)]);
+    let stats = f
+        .cache
+        .remove_unused(&keep, Duration::from_secs(600))
+        .unwrap();
+    assert_eq!((stats.removed_layers, stats.kept_layers), (1, 2));
+    assert_eq!(
+        f.cache.list().unwrap(),
+        vec![(layer.clone(), 0), (layer, 131072)]
     );
 }

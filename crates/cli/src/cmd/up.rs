@@ -50,6 +50,9 @@ pub struct UpArgs {
     /// The first host uid of the first app's id range.
     #[arg(long, value_name = "UID", hide = true)]
     uid_base: Option<u32>,
+    /// Unused image blobs and layers are removed once unused for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, hide = true)]
+    gc_grace: u64,
 }
 
 fn default_data_dir() -> Result<PathBuf> {
@@ -102,6 +105,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         net_config: args.net_config.clone(),
         cgroup_parent: args.cgroup_parent.clone(),
         uid_base: args.uid_base,
+        gc_grace: args.gc_grace,
     };
     let mut config = ServerConfig::new(data_dir.clone(), args.api_listen);
     config.domain = args.domain;
@@ -160,6 +164,7 @@ struct AgentArgs {
     net_config: Option<PathBuf>,
     cgroup_parent: String,
     uid_base: Option<u32>,
+    gc_grace: u64,
 }
 
 /// The agent's config, or `None` when this node runs no containers.
@@ -189,6 +194,7 @@ fn agent_config(args: &AgentArgs, data_dir: &Path, api_port: u16) -> Result<Opti
     if let Some(base) = args.uid_base {
         config.uid_base = base;
     }
+    config.gc_grace = std::time::Duration::from_secs(args.gc_grace);
     Ok(Some(config))
 }
 
@@ -201,6 +207,14 @@ async fn start_agent(
     let assignment = |state: &State| Assignment {
         instances: desired_instances(state),
         apps: state.apps().map(|app| app.id).collect(),
+        images: state
+            .apps()
+            .flat_map(|app| {
+                app.releases
+                    .iter()
+                    .filter_map(|r| Some((app.id, r.image.as_ref()?.digest.clone())))
+            })
+            .collect(),
     };
     let (tx, rx) = watch::channel(raft.read(assignment));
     let (agent, _task) = Agent::start(config, rx, stop)

@@ -45,9 +45,15 @@ impl Platform {
     /// A platform whose node agent runs containers, on a network, cgroup parent and uid
     /// range of its own, all removed when it is dropped.
     pub fn with_agent() -> Self {
+        Self::with_agent_args(&[])
+    }
+
+    /// Like `with_agent`, with more flags for `spread up`.
+    pub fn with_agent_args(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = AgentSandbox::new(dir.path());
-        let args = sandbox.args();
+        let mut args = sandbox.args();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut platform = Self::launch_in(dir, args);
         platform.agent = Some(sandbox);
         platform
