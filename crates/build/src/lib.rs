@@ -1,0 +1,15 @@
+//! The builder: what a project is and how to turn it into a minimal image.
+//!
+//! `detect` reads a project's marker files (through the narrow [`Project`] trait, so it is
+//! pure and tested on in-memory projects) and returns a [`BuildPlan`]: the stack, its process
+//! commands (from the `Procfile`, or derived) and the `release` command.
+
+mod detect;
+mod dir;
+mod procfile;
+
+pub use detect::{
+    APP_DIR, BuildPlan, DetectError, MAX_MARKER_BYTES, Project, STATIC_SERVER, Stack, detect,
+};
+pub use dir::DirProject;
+pub use procfile::{Procfile, ProcfileError, parse_procfile};
