@@ -6,10 +6,12 @@
 
 mod detect;
 mod dir;
+mod pack;
 mod procfile;
 
 pub use detect::{
     APP_DIR, BuildPlan, DetectError, MAX_MARKER_BYTES, Project, STATIC_SERVER, Stack, detect,
 };
 pub use dir::DirProject;
+pub use pack::{DEFAULT_MAX_UPLOAD_BYTES, PackError, PackStats, pack};
 pub use procfile::{Procfile, ProcfileError, parse_procfile};
