@@ -1,3 +1,5 @@
+//! Detection on in-memory projects: each stack, derived commands and every refusal.
+
 use std::collections::BTreeMap;
 
 use super::*;
