@@ -167,15 +167,23 @@ async fn creating_an_id_twice_fails_with_already_exists<R: Runtime>(cx: &mut Cx<
     let id = cx.create("twice").await?;
     let bundle = cx.bundles.long_running(&id);
     let again = cx.runtime.create(&id, &bundle, ContainerIo::null()).await;
-    expect_err(again, "AlreadyExists", |e| {
+    refused_as_existing(cx, &id, again, "the second create").await
+}
+
+/// `attempt` on the existing, created `id` failed with AlreadyExists and left it created.
+async fn refused_as_existing<R: Runtime>(
+    cx: &Cx<'_, R>,
+    id: &ContainerId,
+    attempt: Result<(), RuntimeError>,
+    what: &str,
+) -> Outcome {
+    expect_err(attempt, "AlreadyExists", |e| {
         matches!(e, RuntimeError::AlreadyExists { .. })
     })?;
-    let state = cx.runtime.state(&id).await.map_err(|e| e.to_string())?;
+    let state = cx.runtime.state(id).await.map_err(|e| e.to_string())?;
     match state.status {
         Status::Created => Ok(()),
-        other => Err(format!(
-            "the first container became {other} after the second create"
-        )),
+        other => Err(format!("the first container became {other} after {what}")),
     }
 }
 
@@ -308,12 +316,5 @@ async fn running_an_existing_id_fails_with_already_exists_and_leaves_it_alone<R:
     let id = cx.create("run-twice").await?;
     let bundle = cx.bundles.long_running(&id);
     let again = cx.runtime.run(&id, &bundle, ContainerIo::null()).await;
-    expect_err(again, "AlreadyExists", |e| {
-        matches!(e, RuntimeError::AlreadyExists { .. })
-    })?;
-    let state = cx.runtime.state(&id).await.map_err(|e| e.to_string())?;
-    match state.status {
-        Status::Created => Ok(()),
-        other => Err(format!("the first container became {other} after run")),
-    }
+    refused_as_existing(cx, &id, again, "run").await
 }
