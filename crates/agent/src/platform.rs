@@ -16,8 +16,8 @@ pub fn status_lines(
 ) -> Vec<String> {
     let mut lines = Vec::new();
     let state_before = before.map(|b| b.state);
-    if after.last_exit != before.and_then(|b| b.last_exit)
-        && let Some(exit) = after.last_exit
+    if let (Some(from), Some(exit)) = (state_before, after.last_exit)
+        && process_ended(from, after.state)
     {
         lines.push(exit_line(exit, spec.memory_bytes));
     }
@@ -42,6 +42,17 @@ pub fn status_lines(
         }
     }
     lines
+}
+
+/// Whether going from `from` to `to` means a process ended: a live (or starting) one became
+/// crashed, OOM-killed or stopped, or one being stopped for a new spec is starting again. An
+/// exit equal to the one before is still a new exit, so the states decide, not `last_exit`.
+fn process_ended(from: InstanceState, to: InstanceState) -> bool {
+    use InstanceState::*;
+    matches!(
+        (from, to),
+        (Starting | Running | Stopping, Crashed | OomKilled | Stopped) | (Stopping, Starting)
+    )
 }
 
 /// The line for a start that failed before the process ran.
@@ -196,6 +207,24 @@ mod tests {
                 "State changed from stopping to stopped"
             ]
         );
+    }
+
+    #[test]
+    fn every_crash_of_a_loop_gets_its_exit_line_even_with_the_same_status() {
+        let exited = exit(Some(3), None, false);
+        let running = InstanceStatus {
+            last_exit: exited,
+            restarts: 1,
+            ..status(Running)
+        };
+        let crashed = InstanceStatus {
+            last_exit: exited,
+            restarts: 1,
+            restart_at: Some(Duration::from_millis(200)),
+            ..status(Crashed)
+        };
+        let lines = status_lines(&spec(), Some(&running), &crashed, Duration::ZERO);
+        assert_eq!(lines[0], "Process exited with status 3");
     }
 
     #[test]
