@@ -98,8 +98,10 @@ fn write_chunk(
     splitter: &mut LineSplitter,
     data: Option<&[u8]>,
 ) {
-    let at = Timestamp::now();
     let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Stamped under the lock, so the file's order is the order of its timestamps even when
+    // stdout and stderr arrive at once.
+    let at = Timestamp::now();
     let mut failed = None;
     let mut emit = |line: &[u8]| {
         if let Err(e) = log.write(at, stream, line) {
