@@ -16,8 +16,8 @@ pub use cgroup::{CgroupError, CgroupUsage, CgroupVersion, cgroup_usage, oom_kill
 pub use error::{Op, RuntimeError};
 pub use fake::{Exit, FakeRuntime};
 pub use id::{ContainerId, IdError, MAX_ID_LEN};
-pub use runc::{CREATE_LOG, PID_FILE, Runc, RuncVersion, VersionError};
+pub use runc::{CREATE_LOG, PID_FILE, RunExit, Runc, RuncVersion, VersionError};
 pub use runtime::{ContainerIo, ContainerState, Runtime, Status};
 pub use seccomp::default_seccomp;
 pub use signal::{Signal, SignalError};
-pub use spec::{BundleError, HostLimits, SpecError, SpecOptions, write_bundle};
+pub use spec::{Bind, BundleError, HostLimits, SpecError, SpecOptions, write_bundle};

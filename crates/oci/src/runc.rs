@@ -21,6 +21,15 @@ pub struct Runc {
     pub root: PathBuf,
 }
 
+/// How a foreground container run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// It exited with this code (128 + the signal number when a signal ended it).
+    Exited(i32),
+    /// It ran past its deadline and was killed.
+    TimedOut,
+}
+
 /// What `runc --version` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuncVersion {
@@ -149,6 +158,69 @@ impl Runc {
             message = format!("runc exited with {status} and logged nothing");
         }
         Err(RuntimeError::classify(op, id, &message))
+    }
+
+    /// `runc run` in the foreground, for one-off containers such as build steps: the container's
+    /// stdio is `io`, and the answer comes once it has exited, with its exit code (128 + the
+    /// signal number when a signal ended it). At `deadline` it is killed and the answer is
+    /// `TimedOut`. runc removes the container itself once it has exited.
+    pub async fn run_to_exit(
+        &self,
+        id: &ContainerId,
+        bundle: &Path,
+        io: ContainerIo,
+        deadline: tokio::time::Instant,
+    ) -> Result<RunExit, RuntimeError> {
+        let op = Op::Run;
+        let log = bundle.join(CREATE_LOG);
+        std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
+            op,
+            id: id.clone(),
+            stderr: format!("cannot write {}: {source}", log.display()),
+        })?;
+        tracing::debug!(%op, %id, bundle = %bundle.display(), "runc run (foreground)");
+        let [stdin, stdout, stderr] = io.into_stdio();
+        let mut command = self.command();
+        command
+            .arg("--log")
+            .arg(&log)
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(id.as_str())
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr);
+        let mut child = command
+            .spawn()
+            .map_err(|source| self.spawn_error(op, id, source))?;
+        // Our copies of the container's stdio must close, or readers would never see EOF.
+        drop(command);
+        let waited = tokio::select! {
+            status = child.wait() => Some(status),
+            () = tokio::time::sleep_until(deadline) => None,
+        };
+        let status = match waited {
+            Some(status) => status,
+            None => {
+                if let Err(e) = self.kill(id, Signal::KILL).await {
+                    tracing::warn!(%id, error = %e, "could not kill a container past its deadline");
+                }
+                let _ = child.wait().await;
+                return Ok(RunExit::TimedOut);
+            }
+        };
+        let status = status.map_err(|source| self.spawn_error(op, id, source))?;
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let errors = error_messages(&logged);
+        if !status.success() && !errors.is_empty() {
+            return Err(RuntimeError::classify(op, id, &errors));
+        }
+        let code = status
+            .code()
+            .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
+            .unwrap_or(255);
+        Ok(RunExit::Exited(code))
     }
 
     fn spawn_error(&self, op: Op, id: &ContainerId, source: std::io::Error) -> RuntimeError {

@@ -56,6 +56,19 @@ pub struct SpecOptions {
     pub readonly_rootfs: bool,
     /// The open-file limit wanted; it is lowered to the host's hard limit.
     pub nofile: u64,
+    /// The root filesystem: `rootfs` in the bundle unless an absolute path is given, e.g. a
+    /// builder root shared read-only by many builds.
+    pub rootfs: Option<PathBuf>,
+    /// Host paths bound into the container, after the standard mounts.
+    pub binds: Vec<Bind>,
+}
+
+/// A host file or directory bound into the container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub destination: PathBuf,
+    pub readonly: bool,
 }
 
 impl SpecOptions {
@@ -87,6 +100,8 @@ impl SpecOptions {
             hosts: None,
             readonly_rootfs: true,
             nofile: 65_536,
+            rootfs: None,
+            binds: Vec::new(),
         }
     }
 
@@ -123,7 +138,11 @@ impl SpecOptions {
             .no_new_privileges(true)
             .build()?;
         let root = RootBuilder::default()
-            .path("rootfs")
+            .path(
+                self.rootfs
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("rootfs")),
+            )
             .readonly(self.readonly_rootfs)
             .build()?;
         SpecBuilder::default()

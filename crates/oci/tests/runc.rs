@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use spread_oci::testing::conformance_suite;
-use spread_oci::{ContainerId, ContainerIo, Runtime, RuntimeError, Signal, SpecOptions, Status};
+use spread_oci::{
+    ContainerId, ContainerIo, RunExit, Runtime, RuntimeError, Signal, SpecOptions, Status,
+};
 use support::{Lines, Sandbox, host_ids, report};
 
 #[tokio::test]
@@ -233,4 +235,53 @@ async fn the_probes_output_reaches_the_pipe_and_ends_when_it_exits() {
     );
     let _ = sandbox.runc.kill(&id, Signal::KILL).await;
     sandbox.runc.delete(&id, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_foreground_run_streams_the_output_and_answers_the_exit_code() {
+    let sandbox = Sandbox::new();
+    let id: ContainerId = sandbox.id("step");
+    let args = ["cat", "/proc/self/comm", "exit", "3"];
+    let bundle = sandbox.bundle(&id, &sandbox.options(&id, &args));
+    let (reader, writer) = std::io::pipe().unwrap();
+    let lines = Lines::new(reader);
+    let io = ContainerIo::null().with_stdout(writer);
+    let deadline = tokio::time::Instant::now() + spread_testkit::runc::PATIENCE;
+    let exit = sandbox.runc.run_to_exit(&id, &bundle, io, deadline).await;
+    assert_eq!(exit.unwrap(), RunExit::Exited(3));
+    assert_eq!(
+        lines.to_end(),
+        vec!["cat /proc/self/comm=probe".to_string()]
+    );
+    assert_eq!(sandbox.state(&id), None, "runc removes what exited");
+}
+
+#[tokio::test]
+async fn a_foreground_run_past_its_deadline_is_killed_and_removed() {
+    let sandbox = Sandbox::new();
+    let id: ContainerId = sandbox.id("slow");
+    let bundle = sandbox.bundle(&id, &sandbox.options(&id, &["sleep"]));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+    let exit = sandbox
+        .runc
+        .run_to_exit(&id, &bundle, ContainerIo::null(), deadline)
+        .await;
+    assert_eq!(exit.unwrap(), RunExit::TimedOut);
+    assert_eq!(sandbox.state(&id), None, "runc removes what it killed");
+}
+
+#[tokio::test]
+async fn a_foreground_run_that_cannot_start_reports_runcs_reason() {
+    let sandbox = Sandbox::new();
+    let id: ContainerId = sandbox.id("missing");
+    let mut opts = sandbox.options(&id, &[]);
+    opts.args = vec!["/no-such-program".into()];
+    let bundle = sandbox.bundle(&id, &opts);
+    let deadline = tokio::time::Instant::now() + spread_testkit::runc::PATIENCE;
+    let err = sandbox
+        .runc
+        .run_to_exit(&id, &bundle, ContainerIo::null(), deadline)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no-such-program"), "{err}");
 }

@@ -96,5 +96,17 @@ pub(super) fn mounts(opts: &SpecOptions) -> Result<Vec<Mount>, OciSpecError> {
             mounts.push(mount(destination, "bind", &source, &options)?);
         }
     }
+    for bind in &opts.binds {
+        let mut options = vec!["rbind", "nosuid", "nodev"];
+        if bind.readonly {
+            options.push("ro");
+        }
+        mounts.push(mount(
+            &bind.destination.to_string_lossy(),
+            "bind",
+            &bind.source.to_string_lossy(),
+            &options,
+        )?);
+    }
     Ok(mounts)
 }

@@ -143,6 +143,30 @@ fn unsafe_or_malformed_options_are_refused_naming_the_field() {
         (|o| o.cpu_millis = Some(5), "cpu_millis 5"),
         (|o| o.pids_limit = -1, "pids_limit -1"),
         (|o| o.tmp_size_bytes = 0, "tmp_size_bytes 0"),
+        (
+            |o| o.rootfs = Some("builder/root".into()),
+            "rootfs builder/root",
+        ),
+        (
+            |o| {
+                o.binds.push(Bind {
+                    source: "/srv/../etc".into(),
+                    destination: "/app".into(),
+                    readonly: false,
+                })
+            },
+            "bind source /srv/../etc",
+        ),
+        (
+            |o| {
+                o.binds.push(Bind {
+                    source: "/srv/app".into(),
+                    destination: "app".into(),
+                    readonly: false,
+                })
+            },
+            "bind destination app",
+        ),
     ];
     for (change, expected) in cases {
         let mut opts = options();
@@ -150,6 +174,36 @@ fn unsafe_or_malformed_options_are_refused_naming_the_field() {
         let err = opts.to_spec(&HOST).unwrap_err().to_string();
         assert!(err.contains(expected), "expected {expected:?} in {err:?}");
     }
+}
+
+#[test]
+fn a_given_root_and_binds_appear_in_the_spec_after_the_standard_mounts() {
+    let mut opts = options();
+    opts.rootfs = Some("/var/cache/spread/builder/python".into());
+    opts.binds = vec![
+        Bind {
+            source: "/srv/build/app".into(),
+            destination: "/app".into(),
+            readonly: false,
+        },
+        Bind {
+            source: "/etc/ssl/certs/ca-certificates.crt".into(),
+            destination: "/etc/ssl/certs/ca-certificates.crt".into(),
+            readonly: true,
+        },
+    ];
+    let spec = opts.to_spec(&HOST).unwrap();
+    let root = spec.root().as_ref().unwrap();
+    assert_eq!(root.path(), Path::new("/var/cache/spread/builder/python"));
+    let mounts = spec.mounts().as_ref().unwrap();
+    let [.., app, certs] = mounts.as_slice() else {
+        panic!("too few mounts: {mounts:?}");
+    };
+    assert_eq!(app.destination(), Path::new("/app"));
+    assert_eq!(app.source().as_deref(), Some(Path::new("/srv/build/app")));
+    let app_options = app.options().as_ref().unwrap();
+    assert!(app_options.contains(&"rbind".to_owned()) && !app_options.contains(&"ro".to_owned()));
+    assert!(certs.options().as_ref().unwrap().contains(&"ro".to_owned()));
 }
 
 #[test]

@@ -75,10 +75,15 @@ impl SpecOptions {
             ("netns_path", &self.netns_path),
             ("resolv_conf", &self.resolv_conf),
             ("hosts", &self.hosts),
+            ("rootfs", &self.rootfs),
         ] {
             if let Some(path) = path {
                 absolute(field, path)?;
             }
+        }
+        for bind in &self.binds {
+            absolute("bind source", &bind.source)?;
+            absolute("bind destination", &bind.destination)?;
         }
         self.validate_cgroups_path()?;
         self.validate_limits()
