@@ -73,7 +73,7 @@ pub struct Agent {
 }
 
 struct Shared {
-    executor: Executor,
+    executor: Arc<Executor>,
     epoch: Instant,
     view: Mutex<BTreeMap<String, Entry>>,
     /// One lock per instance, so its start, stop and removal never overlap.
@@ -108,7 +108,7 @@ impl Agent {
     ) -> Result<(Agent, tokio::task::JoinHandle<()>), AgentError> {
         let (executor, running) = Executor::open(config).await?;
         let shared = Arc::new(Shared {
-            executor,
+            executor: Arc::new(executor),
             epoch: Instant::now(),
             view: Mutex::default(),
             locks: Mutex::default(),
@@ -192,6 +192,10 @@ impl Agent {
                 })
             })
             .collect()
+    }
+
+    pub(crate) fn executor(&self) -> Arc<Executor> {
+        self.shared.executor.clone()
     }
 
     /// Unpacks the image's layers for the app, or says why the image cannot run. Blocking.

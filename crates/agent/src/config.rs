@@ -27,13 +27,26 @@ pub struct AgentConfig {
     /// Image blobs and unpacked layers no release refers to are removed once they have not
     /// been used for this long; it protects a deploy between its pull and its release.
     pub gc_grace: Duration,
+    /// Where builder root filesystems are cached (made with debootstrap on first use).
+    pub builder_roots: PathBuf,
+    /// The Debian mirror builder roots come from.
+    pub builder_mirror: String,
+    /// How long a build may run before it is stopped.
+    pub build_timeout: Duration,
+    /// The memory limit of each build step.
+    pub build_memory_bytes: u64,
 }
 
 impl AgentConfig {
     /// The defaults for a node whose data dir is `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, spread_binary: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
         Self {
-            data_dir: data_dir.into(),
+            builder_roots: data_dir.join("builds/roots"),
+            builder_mirror: spread_build::host_mirror(),
+            build_timeout: spread_build::DEFAULT_TIMEOUT,
+            build_memory_bytes: 2 << 30,
+            data_dir,
             spread_binary: spread_binary.into(),
             runc_binary: PathBuf::from("/usr/sbin/runc"),
             cgroup_mount: PathBuf::from("/sys/fs/cgroup"),
@@ -52,6 +65,11 @@ impl AgentConfig {
 
     pub fn layers_dir(&self) -> PathBuf {
         self.data_dir.join("layers")
+    }
+
+    /// Builds' work dirs, caches and step bundles.
+    pub fn builds_dir(&self) -> PathBuf {
+        self.data_dir.join("builds")
     }
 
     pub fn runc_root(&self) -> PathBuf {

@@ -72,6 +72,7 @@ pub struct Executor {
     host_limits: HostLimits,
     cgroup_version: CgroupVersion,
     resolv_conf: String,
+    builder: spread_build::Builder,
 }
 
 impl Executor {
@@ -100,7 +101,19 @@ impl Executor {
                 "the host's /etc/resolv.conf lists only loopback name servers, which containers cannot reach; they use public resolvers"
             );
         }
+        let builder = spread_build::Builder::new(
+            spread_build::BuilderConfig {
+                roots: spread_build::Roots::new(&config.builder_roots, &config.builder_mirror),
+                work_dir: config.builds_dir().join("work"),
+                cache_dir: config.builds_dir().join("cache"),
+                timeout: config.build_timeout,
+                host_ca_bundle: Some(PathBuf::from(spread_build::CA_BUNDLE))
+                    .filter(|path| path.is_file()),
+            },
+            blobs.clone(),
+        );
         let executor = Self {
+            builder,
             runc: Runc::new(&config.runc_binary, config.runc_root()),
             cgroup_version: CgroupVersion::detect_at(&config.cgroup_mount),
             host_limits: HostLimits::read()?,
@@ -118,6 +131,54 @@ impl Executor {
 
     pub fn config(&self) -> &AgentConfig {
         &self.config
+    }
+
+    pub(crate) fn builder(&self) -> &spread_build::Builder {
+        &self.builder
+    }
+
+    pub(crate) fn runc(&self) -> &Runc {
+        &self.runc
+    }
+
+    pub(crate) fn host_limits(&self) -> &HostLimits {
+        &self.host_limits
+    }
+
+    /// The `resolv.conf` containers get.
+    pub(crate) fn resolv_conf(&self) -> &str {
+        &self.resolv_conf
+    }
+
+    /// The first host id of the app's id range, given it on first use.
+    pub(crate) fn host_id_start(&self, app: AppId) -> Result<u32, String> {
+        self.uids
+            .lock()
+            .unwrap()
+            .host_start(app)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Attaches a network namespace to the node network for `id`.
+    pub(crate) async fn attach_network(
+        &self,
+        id: &InstanceId,
+    ) -> Result<spread_net::Attachment, String> {
+        self.net
+            .lock()
+            .await
+            .attach(id)
+            .await
+            .map_err(|e| format!("network: {e}"))
+    }
+
+    pub(crate) async fn detach_network(&self, id: &InstanceId) -> Result<(), String> {
+        self.net
+            .lock()
+            .await
+            .detach(id)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn recover(&self) -> Vec<Running> {

@@ -10,6 +10,7 @@
 
 mod agent;
 pub mod backoff;
+mod build;
 pub mod config;
 pub mod executor;
 pub mod machine;

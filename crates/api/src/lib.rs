@@ -219,3 +219,53 @@ pub struct RaftStatus {
     pub snapshot_index: Option<u64>,
     pub voters: Vec<u64>,
 }
+
+/// One event of a build from source, streamed as NDJSON (one JSON object per line) by
+/// `POST /v1/apps/{app}/builds`. The last event is `failed` or `released`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BuildEvent {
+    /// A step begins, e.g. `Installing dependencies with pip`.
+    Step { name: String },
+    /// One line printed by the current step.
+    Output { line: String },
+    /// The build failed: nothing was released and the app runs as before.
+    Failed {
+        message: String,
+        /// The step that failed, if one did.
+        #[serde(default)]
+        step: Option<String>,
+        /// The failing step's exit code, if it ran and exited.
+        #[serde(default)]
+        exit_code: Option<i32>,
+    },
+    /// The build succeeded and this release was made from it.
+    Released { release: Release },
+}
+
+/// Push a release's image to an OCI registry: `POST /v1/apps/{app}/images/push`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushImageRequest {
+    /// Where to push, e.g. `registry.example.com/shop:v3`.
+    pub reference: String,
+    /// The release whose image is pushed; the newest with an image when absent.
+    #[serde(default)]
+    pub release: Option<u64>,
+    #[serde(default)]
+    pub registry_user: Option<String>,
+    /// Used for this push only; never stored.
+    #[serde(default)]
+    pub registry_password: Option<String>,
+    /// Allow plain HTTP to a registry that is not on this machine.
+    #[serde(default)]
+    pub insecure_registry: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedImage {
+    pub reference: String,
+    /// Digest of the pushed manifest.
+    pub digest: String,
+    /// The release whose image it is.
+    pub release: u64,
+}

@@ -80,6 +80,9 @@ pub fn pack(dir: &Path, out: impl Write, limit: u64) -> Result<PackStats, PackEr
         };
         let meta = fs::symlink_metadata(path).map_err(read)?;
         let mut header = tar::Header::new_gnu();
+        // Owners mean nothing on the server: the builder owns what it unpacks.
+        header.set_uid(0);
+        header.set_gid(0);
         header.set_mtime(
             meta.modified()
                 .ok()
@@ -234,6 +237,31 @@ mod tests {
         assert_eq!((link.1, link.3.as_str()), ('l', "app.py"));
         assert_eq!(stats.files, 6);
         assert_eq!(stats.packed_bytes, tarball.len() as u64);
+
+        // The builder unpacks it with the image unpacker's checks, owned by the build user.
+        let out = tempfile::tempdir().unwrap();
+        let options = spread_image::UnpackOptions {
+            id_shift: nix_uid(),
+            ..spread_image::UnpackOptions::default()
+        };
+        let unpacked = spread_image::unpack_layer(
+            tarball.as_slice(),
+            spread_image::Compression::Gzip,
+            out.path(),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(unpacked.files, 6);
+        assert_eq!(
+            fs::read_to_string(out.path().join("src/lib/util.py")).unwrap(),
+            "x = 1"
+        );
+    }
+
+    /// Our own uid, so unpacking as a normal user works too.
+    fn nix_uid() -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata("/proc/self").unwrap().uid()
     }
 
     #[test]

@@ -6,7 +6,8 @@ pub const URL: &str = "SPREAD_URL";
 pub const TOKEN: &str = "SPREAD_TOKEN";
 /// Default app for commands that take `-a`.
 pub const APP: &str = "SPREAD_APP";
-/// Password for `spread deploy --registry-user` (kept out of the command line and history).
+/// Password for `spread deploy --registry-user` and `spread images push --registry-user` (kept
+/// out of the command line and history).
 pub const REGISTRY_PASSWORD: &str = "SPREAD_REGISTRY_PASSWORD";
 /// Log filter for `spread up` (tracing's env-filter syntax), e.g. `info,spread_server=debug`.
 pub const LOG: &str = "SPREAD_LOG";

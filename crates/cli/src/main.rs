@@ -38,8 +38,12 @@ enum Command {
     Apps(cmd::apps::AppsCommand),
     /// Show an app's config vars, or set and unset them (each change makes a release).
     Config(cmd::config::ConfigArgs),
-    /// Deploy an image from a registry: `spread deploy --image REF -a APP`.
+    /// Build a project directory and release it (`spread deploy [DIR] -a APP`), or release an
+    /// image from a registry (`spread deploy --image REF -a APP`).
     Deploy(cmd::deploy::DeployArgs),
+    /// Push a release's image to a registry: `spread images push -a APP REF`.
+    #[command(subcommand)]
+    Images(cmd::images::ImagesCommand),
     /// Show an app's releases, newest first.
     Releases,
     /// Show or change how many instances of each process type run, and their limits:
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
             Command::Apps(command) => cmd::apps::run(&ctx, command).await,
             Command::Config(args) => cmd::config::run(&ctx, args).await,
             Command::Deploy(args) => cmd::deploy::run(&ctx, args).await,
+            Command::Images(command) => cmd::images::run(&ctx, command).await,
             Command::Releases => cmd::releases::run(&ctx).await,
             Command::Scale(args) => cmd::scale::run(&ctx, args).await,
             Command::Ps => cmd::ps::run(&ctx).await,

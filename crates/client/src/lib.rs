@@ -1,6 +1,9 @@
 //! Typed client for Spread's HTTP API, used by the CLI and the tests.
 
+mod upload;
+
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::sync::Once;
 
 use reqwest::{Method, StatusCode, Url};
@@ -8,7 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spread_api::{
     AppInfo, AppSummary, ConfigPatch, ConfigVars, CreateAppRequest, DeployRequest, ErrorBody,
-    FormationPatch, Instance, LogLine, ProcessFormation, Release, Status,
+    FormationPatch, Instance, LogLine, ProcessFormation, PushImageRequest, PushedImage, Release,
+    Status,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +24,11 @@ pub enum ClientError {
     /// The server answered with an error body.
     #[error("{}", body.message)]
     Api { status: StatusCode, body: ErrorBody },
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
     Unexpected {
         url: String,
@@ -195,6 +204,19 @@ impl Client {
     pub async fn deploy(&self, app: &str, request: &DeployRequest) -> Result<Release> {
         let body = self
             .send(Method::POST, &["v1", "apps", app, "deploys"], Some(request))
+            .await?;
+        self.expect_body(body)
+    }
+
+    /// Pushes a release's image (the newest with one, unless `request.release` says) from the
+    /// platform to a registry.
+    pub async fn push_image(&self, app: &str, request: &PushImageRequest) -> Result<PushedImage> {
+        let body = self
+            .send(
+                Method::POST,
+                &["v1", "apps", app, "images", "push"],
+                Some(request),
+            )
             .await?;
         self.expect_body(body)
     }

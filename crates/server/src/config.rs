@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// The default of [`ServerConfig::max_upload_bytes`]: 512 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 512 << 20;
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Where the replicated state lives.
@@ -16,6 +19,8 @@ pub struct ServerConfig {
     /// Create another admin token even though tokens exist (to recover a lost one; whoever can
     /// start the server on this data dir is trusted already).
     pub new_admin_token: bool,
+    /// The largest source upload (`spread deploy DIR`, a gzip tarball) the API takes, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl ServerConfig {
@@ -26,6 +31,12 @@ impl ServerConfig {
             domain: "localhost".to_owned(),
             snapshot_every: 5000,
             new_admin_token: false,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
         }
+    }
+
+    /// Where uploaded source waits for its build.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("builds").join("uploads")
     }
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod builds;
 mod config;
 mod error;
 mod extract;
@@ -17,7 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use auth::{ParsedToken, hash_secret};
-pub use config::ServerConfig;
+pub use builds::{
+    BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, NoBuilder, NodeBuilder,
+};
+pub use config::{DEFAULT_MAX_UPLOAD_BYTES, ServerConfig};
 pub use error::ApiError;
 pub use instances::{LogSource, NoInstances, NodeInstances};
 use spread_raft::{RaftConfig, RaftNode};
@@ -33,6 +37,8 @@ pub(crate) struct AppState {
     config: Arc<ServerConfig>,
     /// This node's instances, as its agent reports them.
     instances: Arc<dyn NodeInstances>,
+    /// This node's builder, for deploys from source.
+    builder: Arc<dyn NodeBuilder>,
     /// Set when the server begins to stop, so endless answers (followed logs) end.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     started: Instant,
@@ -80,12 +86,20 @@ impl Server {
         let admin_token = auth::bootstrap_admin_token(&raft, config.new_admin_token).await?;
         let images_dir = config.data_dir.join("images");
         let images = spread_image::BlobStore::open(&images_dir).map_err(ServerError::Images)?;
+        // Uploads whose builds a previous run did not finish.
+        let uploads = config.uploads_dir();
+        if let Err(e) = std::fs::remove_dir_all(&uploads)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %uploads.display(), error = %e, "cannot remove old uploads");
+        }
         let state = AppState {
             raft,
             auth: Arc::new(auth::Verifier::default()),
             images: Arc::new(images),
             config: Arc::new(config),
             instances: Arc::new(NoInstances),
+            builder: Arc::new(NoBuilder),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             started: Instant::now(),
         };
@@ -117,6 +131,11 @@ impl Server {
     /// Lets the API show this node's instances and their logs (`spread ps`, `spread logs`).
     pub fn set_instances(&mut self, instances: Arc<dyn NodeInstances>) {
         self.state.instances = instances;
+    }
+
+    /// Lets the API build uploaded source into images (`spread deploy DIR`).
+    pub fn set_builder(&mut self, builder: Arc<dyn NodeBuilder>) {
+        self.state.builder = builder;
     }
 
     /// The API as a router, for tests that call it without a socket.

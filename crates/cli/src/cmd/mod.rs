@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod config;
 pub mod deploy;
+pub mod images;
 pub mod login;
 pub mod logs;
 pub mod monitor;

@@ -11,7 +11,10 @@ use clap::Args;
 use spread_agent::{Agent, AgentConfig, Assignment};
 use spread_core::{AppId, State, desired_instances};
 use spread_raft::RaftNode;
-use spread_server::{LogSource, NodeInstances, Server, ServerConfig};
+use spread_server::{
+    BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, LogSource, NodeBuilder,
+    NodeInstances, Server, ServerConfig,
+};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -53,6 +56,12 @@ pub struct UpArgs {
     /// Unused image blobs and layers are removed once unused for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600, hide = true)]
     gc_grace: u64,
+    /// Where builder root filesystems are cached [default: <data-dir>/builds/roots].
+    #[arg(long, value_name = "DIR", hide = true)]
+    builder_cache: Option<PathBuf>,
+    /// A build still running after this many seconds is stopped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    build_timeout: u64,
 }
 
 fn default_data_dir() -> Result<PathBuf> {
@@ -106,6 +115,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         cgroup_parent: args.cgroup_parent.clone(),
         uid_base: args.uid_base,
         gc_grace: args.gc_grace,
+        builder_cache: args.builder_cache.clone(),
+        build_timeout: args.build_timeout,
     };
     let mut config = ServerConfig::new(data_dir.clone(), args.api_listen);
     config.domain = args.domain;
@@ -130,6 +141,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
             let agent =
                 start_agent(config, server.raft().clone(), stopped(stop_rx.clone())).await?;
             server.set_instances(Arc::new(NodeView(agent.clone())));
+            server.set_builder(Arc::new(NodeView(agent.clone())));
             Some(agent)
         }
         None => None,
@@ -165,6 +177,8 @@ struct AgentArgs {
     cgroup_parent: String,
     uid_base: Option<u32>,
     gc_grace: u64,
+    builder_cache: Option<PathBuf>,
+    build_timeout: u64,
 }
 
 /// The agent's config, or `None` when this node runs no containers.
@@ -194,7 +208,11 @@ fn agent_config(args: &AgentArgs, data_dir: &Path, api_port: u16) -> Result<Opti
     if let Some(base) = args.uid_base {
         config.uid_base = base;
     }
-    config.gc_grace = std::time::Duration::from_secs(args.gc_grace);
+    config.gc_grace = Duration::from_secs(args.gc_grace);
+    if let Some(dir) = &args.builder_cache {
+        config.builder_roots = dir.clone();
+    }
+    config.build_timeout = Duration::from_secs(args.build_timeout);
     Ok(Some(config))
 }
 
@@ -280,6 +298,37 @@ impl NodeInstances for NodeView {
 
     fn prepare_image(&self, app: &AppId, manifest: &str) -> Result<(), String> {
         self.0.prepare_image(app, manifest)
+    }
+}
+
+impl NodeBuilder for NodeView {
+    fn build(&self, request: BuildRequest, events: BuildEvents) -> BuildFuture {
+        let agent = self.0.clone();
+        Box::pin(async move {
+            let send = move |event| {
+                let event = match event {
+                    spread_build::Event::Step(name) => spread_api::BuildEvent::Step { name },
+                    spread_build::Event::Output(line) => spread_api::BuildEvent::Output { line },
+                };
+                let _ = events.send(event);
+            };
+            let built = agent
+                .build(request.app, request.id, request.source, send)
+                .await
+                .map_err(|f| BuildFailure {
+                    message: f.message,
+                    step: f.step,
+                    exit_code: f.exit_code,
+                })?;
+            Ok(BuiltImage {
+                digest: built.digest.to_string(),
+                env: built.spec.env,
+                working_dir: built.spec.working_dir,
+                user: built.spec.user,
+                processes: built.processes,
+                release_command: built.release,
+            })
+        })
     }
 }
 

@@ -82,10 +82,15 @@ pub(super) fn with_app<R>(
 pub(super) fn created_release(
     outcome: Outcome,
 ) -> Result<(StatusCode, Json<spread_api::Release>), ApiError> {
+    released(outcome).map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+/// The release a command made, or an error if it did something else.
+pub(super) fn released(outcome: Outcome) -> Result<spread_api::Release, ApiError> {
     match outcome {
         Outcome::ReleaseCreated {
             release: created, ..
-        } => Ok((StatusCode::CREATED, Json(release(&created)))),
+        } => Ok(release(&created)),
         other => Err(ApiError::unexpected(&other)),
     }
 }

@@ -2,10 +2,12 @@
 //! `Command` or a read of the state; no business decision lives here.
 
 mod apps;
+mod builds;
 mod config;
 mod convert;
 mod deploys;
 mod formation;
+mod images;
 mod instances;
 mod logs;
 mod releases;
@@ -32,6 +34,13 @@ pub(crate) fn router(state: AppState) -> Router {
             get(config::show).patch(config::update),
         )
         .route("/apps/{app}/deploys", post(deploys::create))
+        // An upload is streamed to disk under its own limit (`max_upload_bytes`), not read
+        // into memory under the JSON limit.
+        .route(
+            "/apps/{app}/builds",
+            post(builds::create).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/apps/{app}/images/push", post(images::push))
         .route("/apps/{app}/releases", get(releases::list))
         .route("/apps/{app}/releases/{version}", get(releases::show))
         .route(

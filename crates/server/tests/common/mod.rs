@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod builder;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,13 +17,14 @@ use axum::response::Response;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use spread_core::AppId;
-use spread_server::{LogSource, NodeInstances, Server, ServerConfig};
+use spread_image::BlobStore;
+use spread_server::{LogSource, NoBuilder, NodeBuilder, NodeInstances, Server, ServerConfig};
 use tower::ServiceExt;
 
 pub struct Api {
     pub router: Router,
     pub token: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     _server: Server,
 }
 
@@ -31,10 +34,22 @@ pub async fn api() -> Api {
 
 /// A server whose node has the instances and logs of `node`.
 pub async fn api_on(node: Arc<FakeNode>) -> Api {
+    api_with(node, Arc::new(NoBuilder), |_| {}).await
+}
+
+/// A server whose node has `node`'s instances and `builder`, with its config changed by
+/// `configure`.
+pub async fn api_with(
+    node: Arc<FakeNode>,
+    builder: Arc<dyn NodeBuilder>,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap());
+    let mut config = ServerConfig::new(dir.path().to_owned(), "127.0.0.1:0".parse().unwrap());
+    configure(&mut config);
     let mut server = Server::open(config).await.unwrap();
     server.set_instances(node);
+    server.set_builder(builder);
     let token = server
         .admin_token()
         .expect("a new data dir makes an admin token")
@@ -42,12 +57,30 @@ pub async fn api_on(node: Arc<FakeNode>) -> Api {
     Api {
         router: server.router(),
         token,
-        _dir: dir,
+        dir,
         _server: server,
     }
 }
 
 impl Api {
+    /// The server's data dir.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// This node's image store, as the server sees it.
+    pub fn images(&self) -> BlobStore {
+        BlobStore::open(self.data_dir().join("images")).unwrap()
+    }
+
+    /// The files waiting in the uploads dir (none once every build is over).
+    pub fn uploads(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.data_dir().join("builds/uploads")) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -141,9 +174,16 @@ pub fn assert_error(body: &Value, code: &str) {
 pub struct FakeNode {
     instances: Mutex<BTreeMap<AppId, Vec<spread_api::Instance>>>,
     sources: Mutex<BTreeMap<AppId, Vec<LogSource>>>,
+    /// Why images are refused, if they are.
+    refusal: Mutex<Option<String>>,
 }
 
 impl FakeNode {
+    /// Makes `prepare_image` refuse every image with `reason`.
+    pub fn refuse_images(&self, reason: &str) {
+        *self.refusal.lock().unwrap() = Some(reason.to_owned());
+    }
+
     pub fn add_instance(&self, app: AppId, instance: spread_api::Instance) {
         self.instances
             .lock()
@@ -180,7 +220,10 @@ impl NodeInstances for FakeNode {
     }
 
     fn prepare_image(&self, _app: &AppId, _manifest: &str) -> Result<(), String> {
-        Ok(())
+        match self.refusal.lock().unwrap().clone() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
     }
 }
 
