@@ -6,8 +6,9 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages Spread needs to build and run.
 BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config)
-# What running apps needs: the OCI runtime, network namespaces and nftables.
-RUNTIME_PACKAGES=(runc iproute2 nftables)
+# What running and building apps needs: the OCI runtime, network namespaces, nftables, and
+# debootstrap for the builder root filesystems.
+RUNTIME_PACKAGES=(runc iproute2 nftables debootstrap)
 # What only the tests need: a local OCI registry to pull from.
 TEST_PACKAGES=(docker-registry)
 

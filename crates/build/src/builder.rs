@@ -175,7 +175,6 @@ impl Builder {
         sandbox: &dyn Sandbox,
         events: &mut dyn FnMut(Event),
     ) -> Result<Built, Failure> {
-        let deadline = Instant::now() + self.config.timeout;
         let app = work.join("app");
         let build_ids = job.host_id_start + BUILD_UID;
         make_dir(&app, build_ids)?;
@@ -200,6 +199,8 @@ impl Builder {
             })
             .map_err(|e| Failure::new(format!("cannot make the builder root: {e}")))?;
 
+        // The time limit is for the build steps; making a root is the platform's own work.
+        let deadline = Instant::now() + self.config.timeout;
         let cache = self
             .config
             .cache_dir
