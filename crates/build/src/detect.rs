@@ -14,8 +14,9 @@ use crate::procfile::{ProcfileError, parse_procfile};
 /// The largest marker file read (`package.json`, `Procfile`, …).
 pub const MAX_MARKER_BYTES: usize = 1 << 20;
 
-/// Where the static file server is in images of static sites.
-pub const STATIC_SERVER: &str = "/usr/lib/spread/static-server";
+/// The static file server of static sites, before the directory it serves: Python's
+/// threaded `http.server` on `$PORT`, so a static image is the Python runtime plus the files.
+pub const STATIC_SERVER: &[&str] = &["python3", "-m", "http.server", "--bind", "0.0.0.0"];
 
 /// The directory the app's files are in, inside the image.
 pub const APP_DIR: &str = "/app";
@@ -154,7 +155,8 @@ fn stack_of(
                 format!("{APP_DIR}/{root}")
             };
             let root = root.to_owned();
-            let web = vec![STATIC_SERVER.to_owned(), dir];
+            let mut web: Vec<String> = STATIC_SERVER.iter().map(|a| (*a).to_owned()).collect();
+            web.extend(["--directory".to_owned(), dir, "$PORT".to_owned()]);
             return Ok((Stack::Static { root }, Some(web)));
         }
     }

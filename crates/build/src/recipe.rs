@@ -154,13 +154,11 @@ pub fn recipe(plan: &BuildPlan, project: &impl Project) -> Recipe {
             ],
             env: vec![path_env],
         },
+        // Served by Python's http.server (see `STATIC_SERVER`): the Python runtime, no steps.
         Stack::Static { .. } => Recipe {
-            toolchain: roots::BASE,
             deps: None,
-            steps: Vec::new(),
-            runtime: Runtime::default(),
             app_excludes: Vec::new(),
-            env: vec![path_env],
+            ..python(false)
         },
         Stack::Binary { path } => Recipe {
             toolchain: roots::BASE,

@@ -317,3 +317,21 @@ fn a_build_over_its_time_limit_is_stopped_with_a_clear_error() {
     assert!(err.contains("past its time limit"), "{err}");
     assert_eq!(releases(&p, "slow"), 0);
 }
+
+#[test]
+fn a_static_site_is_served_from_its_public_directory() {
+    let p = platform(&[]);
+    let output = deploy(&p, "hello-static", &example("static"));
+    assert!(output.contains("Static app detected"), "{output}");
+    let reply = answer(&p, "hello-static");
+    assert!(
+        reply.contains("Hello from a static site on Spread!"),
+        "{reply}"
+    );
+    let paths = image_paths(&p, "hello-static");
+    assert_minimal(&paths);
+    assert!(
+        paths.iter().any(|x| x == "app/public/index.html"),
+        "{paths:?}"
+    );
+}

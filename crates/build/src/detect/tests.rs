@@ -156,7 +156,8 @@ fn static_sites_serve_public_or_the_root() {
             root: "public".to_owned()
         }
     );
-    assert_eq!(web(&plan), argv(&[STATIC_SERVER, "/app/public"]));
+    let expected: Vec<&str> = [STATIC_SERVER, &["--directory", "/app/public", "$PORT"]].concat();
+    assert_eq!(web(&plan), argv(&expected));
 
     let plan = detect(&Files::with(&[("index.html", "<h1>hi</h1>")])).unwrap();
     assert_eq!(
@@ -165,7 +166,8 @@ fn static_sites_serve_public_or_the_root() {
             root: ".".to_owned()
         }
     );
-    assert_eq!(web(&plan), argv(&[STATIC_SERVER, "/app"]));
+    let expected: Vec<&str> = [STATIC_SERVER, &["--directory", "/app", "$PORT"]].concat();
+    assert_eq!(web(&plan), argv(&expected));
 }
 
 #[test]
