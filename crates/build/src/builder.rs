@@ -723,6 +723,111 @@ mod tests {
         }
     }
 
+    struct NoSandbox;
+
+    impl Sandbox for NoSandbox {
+        fn run(&self, step: &SandboxStep, _: &mut dyn FnMut(String)) -> Result<StepExit, String> {
+            panic!("nothing may run for a refused upload: {step:?}");
+        }
+    }
+
+    fn gzip_tar(name: &[u8], link: Option<&str>) -> Vec<u8> {
+        let mut raw = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mode(0o644);
+        header.set_size(0);
+        // Written by hand so `..` and absolute names reach the unpacker as they are.
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        match link {
+            Some(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_link_name(target).unwrap();
+            }
+            None => header.set_entry_type(tar::EntryType::Regular),
+        }
+        header.set_cksum();
+        raw.append(&header, std::io::empty()).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn build_upload(tarball: Vec<u8>) -> Failure {
+        let dir = tempfile::tempdir().unwrap();
+        let upload = dir.path().join("upload.tar.gz");
+        std::fs::write(&upload, tarball).unwrap();
+        let builder = Builder::new(
+            BuilderConfig {
+                roots: Roots::new(dir.path().join("roots"), "http://deb.debian.org/debian"),
+                work_dir: dir.path().join("work"),
+                cache_dir: dir.path().join("cache"),
+                timeout: DEFAULT_TIMEOUT,
+                host_ca_bundle: None,
+            },
+            BlobStore::open(dir.path().join("images")).unwrap(),
+        );
+        let job = Job {
+            id: "b1".to_owned(),
+            app: "app1".to_owned(),
+            source: upload,
+            host_id_start: owner(dir.path()),
+        };
+        let failure = builder
+            .build(&job, &NoSandbox, &mut |_| {})
+            .expect_err("a hostile upload is refused");
+        assert!(
+            !dir.path().join("work/b1").exists(),
+            "the work dir is removed"
+        );
+        assert!(
+            !dir.path().join("roots").exists(),
+            "no builder root was made"
+        );
+        failure
+    }
+
+    /// The owner of `path`, so the test needs no root to unpack as "the build user".
+    fn owner(path: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .unwrap()
+            .uid()
+            .saturating_sub(BUILD_UID)
+    }
+
+    #[test]
+    fn uploads_with_paths_or_links_out_of_the_tree_are_refused_before_anything_runs() {
+        for (name, link) in [
+            (&b"../escape.py"[..], None),
+            (&b"/etc/cron.d/evil"[..], None),
+            (&b"app.py"[..], Some("/etc/passwd")),
+            (&b"app.py"[..], Some("../../outside")),
+        ] {
+            let failure = build_upload(gzip_tar(name, link));
+            assert!(
+                failure
+                    .message
+                    .starts_with("the uploaded source was refused"),
+                "{name:?} -> {link:?}: {}",
+                failure.message
+            );
+        }
+    }
+
+    #[test]
+    fn an_upload_that_is_not_a_gzip_tarball_is_refused() {
+        let failure = build_upload(b"PK\x03\x04 a zip file".to_vec());
+        assert!(
+            failure
+                .message
+                .starts_with("the uploaded source was refused"),
+            "{}",
+            failure.message
+        );
+    }
+
     #[test]
     fn titles_capitalise_the_stack_name() {
         assert_eq!(title("python"), "Python");
