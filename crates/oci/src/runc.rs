@@ -122,12 +122,7 @@ impl Runc {
         bundle: &Path,
         io: ContainerIo,
     ) -> Result<(), RuntimeError> {
-        let log = bundle.join(CREATE_LOG);
-        std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
-            op,
-            id: id.clone(),
-            stderr: format!("cannot write {}: {source}", log.display()),
-        })?;
+        let log = empty_log(op, id, bundle)?;
         tracing::debug!(%op, %id, bundle = %bundle.display(), "runc");
         let [stdin, stdout, stderr] = io.into_stdio();
         let mut command = self.command();
@@ -172,12 +167,7 @@ impl Runc {
         deadline: tokio::time::Instant,
     ) -> Result<RunExit, RuntimeError> {
         let op = Op::Run;
-        let log = bundle.join(CREATE_LOG);
-        std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
-            op,
-            id: id.clone(),
-            stderr: format!("cannot write {}: {source}", log.display()),
-        })?;
+        let log = empty_log(op, id, bundle)?;
         tracing::debug!(%op, %id, bundle = %bundle.display(), "runc run (foreground)");
         let [stdin, stdout, stderr] = io.into_stdio();
         let mut command = self.command();
@@ -290,6 +280,17 @@ impl Runtime for Runc {
         self.invoke(Op::Delete, id, &args).await?;
         Ok(())
     }
+}
+
+/// The bundle's runc log, emptied, for a command whose stdio is the container's.
+fn empty_log(op: Op, id: &ContainerId, bundle: &Path) -> Result<PathBuf, RuntimeError> {
+    let log = bundle.join(CREATE_LOG);
+    std::fs::write(&log, b"").map_err(|source| RuntimeError::Failed {
+        op,
+        id: id.clone(),
+        stderr: format!("cannot write {}: {source}", log.display()),
+    })?;
+    Ok(log)
 }
 
 /// The error messages in runc's JSON log lines, or the text as it is when it is not JSON.
