@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${1:-/var/cache/spread-test/builder}
-BIN=target/release/spread
+BIN=${SPREAD_BIN:-target/release/spread}
 [[ -x $BIN ]] || cargo build --release -p spread-cli
 WORK=$(mktemp -d /tmp/spread-bench-builds.XXXXXX)
 export XDG_CONFIG_HOME=$WORK/config
@@ -25,6 +25,9 @@ cleanup() {
   ip link del spbench0 2>/dev/null || true
   nft delete table ip spbench_nat 2>/dev/null || true
   nft delete table inet spbench_filter 2>/dev/null || true
+  for dir in /sys/fs/cgroup/*/spread-bench /sys/fs/cgroup/spread-bench; do
+    [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,11 +80,13 @@ ANCHOR=$WORK/anchor
 cp -a "$ROOT" "$ANCHOR"
 cp examples/python/requirements.txt "$ANCHOR/tmp/"
 cp /etc/resolv.conf "$ANCHOR/etc/resolv.conf"
+cp /etc/ssl/certs/ca-certificates.crt "$ANCHOR/tmp/host-ca.crt"  # as build steps trust the host's CAs
 start=$(date +%s%N)
 chroot "$ANCHOR" env -i PATH=/usr/bin:/bin HOME=/tmp python3 -m venv /srv/venv >/dev/null
 chroot "$ANCHOR" env -i PATH=/usr/bin:/bin HOME=/tmp /srv/venv/bin/pip install -q --no-cache-dir \
-  --cert /etc/ssl/certs/ca-certificates.crt -r /tmp/requirements.txt >/dev/null
+  --cert /tmp/host-ca.crt -r /tmp/requirements.txt >/dev/null
 anchor_time=$(seconds "$start")
+rm "$ANCHOR/tmp/host-ca.crt" "$ANCHOR/tmp/requirements.txt"
 anchor_unpacked=$(du -sb "$ANCHOR" | cut -f1)
 anchor_packed=$(tar -C "$ANCHOR" -cf - . | gzip -6 | wc -c)
 printf '%-8s %9ss %10s %14s %14s\n' anchor "$anchor_time" "-" \
