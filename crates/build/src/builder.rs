@@ -108,7 +108,6 @@ pub struct Built {
     pub spec: ImageSpec,
     pub processes: BTreeMap<String, Vec<String>>,
     pub release: Option<Vec<String>>,
-    pub stack: &'static str,
 }
 
 /// Why a build failed, for the person who deployed.
@@ -218,8 +217,10 @@ impl Builder {
             sandbox,
         };
 
+        // Runtime objects come from the root or the upload, so they are known before any step.
+        let runtime_files = runtime_files(&root, &app, &recipe)?;
         let deps = match &recipe.deps {
-            Some(deps) => Some(self.dependencies(&run, &recipe, deps, events)?),
+            Some(deps) => Some(self.dependencies(&run, &runtime_files, deps, events)?),
             None => None,
         };
         for step in &recipe.steps {
@@ -227,7 +228,7 @@ impl Builder {
         }
 
         events(Event::Step("Assembling the image".to_owned()));
-        let runtime = self.runtime_layer(&root, &app, &recipe)?;
+        let runtime = self.runtime_layer(&root, &runtime_files, &recipe)?;
         let app_layer = app_layer(&app, &recipe, &self.blobs)?;
         let mut layers = vec![runtime.clone()];
         layers.extend(deps.clone());
@@ -265,7 +266,6 @@ impl Builder {
                 .map(|(t, argv)| (t.to_string(), argv.clone()))
                 .collect(),
             release: plan.release.clone(),
-            stack: plan.stack.name(),
         })
     }
 
@@ -273,7 +273,7 @@ impl Builder {
     fn dependencies(
         &self,
         run: &Runner<'_>,
-        recipe: &Recipe,
+        runtime: &BTreeSet<PathBuf>,
         deps: &recipe::Deps,
         events: &mut dyn FnMut(Event),
     ) -> Result<Layer, Failure> {
@@ -310,7 +310,6 @@ impl Builder {
                 .map_err(|e| Failure::new(format!("cannot read the dependencies: {e}")))?;
             // Native extensions may need system libraries the runtime layer lacks.
             let objects = elf_files(&dir, &format!("/{image_dir}"));
-            let runtime = self.runtime_files(run.root, run.app, recipe)?;
             let needed = elf::closure_with_app(run.root, run.app, &objects)
                 .map_err(|e| Failure::new(format!("dependencies: {e}")))?;
             for path in needed {
@@ -329,28 +328,13 @@ impl Builder {
         Ok(written)
     }
 
-    /// The in-root paths the runtime layer takes (besides what every image has).
-    fn runtime_files(
+    /// The runtime layer, reused when the same files were written before.
+    fn runtime_layer(
         &self,
         root: &Path,
-        app: &Path,
+        files: &BTreeSet<PathBuf>,
         recipe: &Recipe,
-    ) -> Result<BTreeSet<PathBuf>, Failure> {
-        let runtime = &recipe.runtime;
-        let mut objects: Vec<PathBuf> = runtime.objects.iter().map(PathBuf::from).collect();
-        for dir in &runtime.object_dirs {
-            objects.extend(elf_files(&in_root(root, dir), dir));
-        }
-        let mut files = elf::closure_with_app(root, app, &objects)
-            .map_err(|e| Failure::new(format!("cannot find the libraries the app needs: {e}")))?;
-        files.retain(|p| !p.starts_with(APP_DIR));
-        files.extend(runtime.files.iter().map(PathBuf::from));
-        Ok(files)
-    }
-
-    /// The runtime layer, reused when the same files were written before.
-    fn runtime_layer(&self, root: &Path, app: &Path, recipe: &Recipe) -> Result<Layer, Failure> {
-        let files = self.runtime_files(root, app, recipe)?;
+    ) -> Result<Layer, Failure> {
         let mut key = Sha256::new();
         key.update(root.to_string_lossy().as_bytes());
         key.update(format!(
@@ -366,7 +350,7 @@ impl Builder {
         }
         let mut layer = LayerBuilder::new();
         base_files(&mut layer, root)?;
-        for path in &files {
+        for path in files {
             add_from_root(&mut layer, root, path)?;
         }
         for (tree, excluded) in &recipe.runtime.trees {
@@ -425,6 +409,20 @@ impl Builder {
             tracing::warn!(path = %path.display(), "could not record a layer for reuse");
         }
     }
+}
+
+/// The in-root paths the runtime layer takes (besides what every image has).
+fn runtime_files(root: &Path, app: &Path, recipe: &Recipe) -> Result<BTreeSet<PathBuf>, Failure> {
+    let runtime = &recipe.runtime;
+    let mut objects: Vec<PathBuf> = runtime.objects.iter().map(PathBuf::from).collect();
+    for dir in &runtime.object_dirs {
+        objects.extend(elf_files(&in_root(root, dir), dir));
+    }
+    let mut files = elf::closure_with_app(root, app, &objects)
+        .map_err(|e| Failure::new(format!("cannot find the libraries the app needs: {e}")))?;
+    files.retain(|p| !p.starts_with(APP_DIR));
+    files.extend(runtime.files.iter().map(PathBuf::from));
+    Ok(files)
 }
 
 /// What a step needs to run in the sandbox.

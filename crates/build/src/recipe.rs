@@ -100,17 +100,19 @@ impl AppExclude {
 
 /// The common environment of build steps.
 pub fn build_env() -> Vec<String> {
-    [
+    let mut env: Vec<String> = [
         "PATH=/usr/local/bin:/usr/bin:/bin",
         "HOME=/tmp",
         "LANG=C.UTF-8",
-        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-        "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt",
-        "PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
     ]
     .iter()
     .map(|e| (*e).to_owned())
-    .collect()
+    .collect();
+    // Every tool trusts the bundle the host's is bound over.
+    for tool in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "PIP_CERT"] {
+        env.push(format!("{tool}={CA_BUNDLE}"));
+    }
+    env
 }
 
 const PYTHON_VERSION: &str = "python3.11";

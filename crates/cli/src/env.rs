@@ -22,3 +22,8 @@ pub const HOME: &str = "HOME";
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+/// The registry password for `user`, from [`REGISTRY_PASSWORD`]; none without a user.
+pub fn registry_password(user: Option<&String>) -> Option<String> {
+    user.and_then(|_| var(REGISTRY_PASSWORD))
+}

@@ -205,10 +205,7 @@ async fn deploy_image(ctx: &Context, image: String, args: DeployArgs) -> Result<
     let request = DeployRequest {
         image: image.clone(),
         processes,
-        registry_password: args
-            .registry_user
-            .as_ref()
-            .and_then(|_| env::var(env::REGISTRY_PASSWORD)),
+        registry_password: env::registry_password(args.registry_user.as_ref()),
         registry_user: args.registry_user,
         insecure_registry: args.insecure_registry,
     };

@@ -42,10 +42,7 @@ async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     let request = PushImageRequest {
         reference: args.reference.clone(),
         release,
-        registry_password: args
-            .registry_user
-            .as_ref()
-            .and_then(|_| env::var(env::REGISTRY_PASSWORD)),
+        registry_password: env::registry_password(args.registry_user.as_ref()),
         registry_user: args.registry_user,
         insecure_registry: args.insecure_registry,
     };

@@ -291,11 +291,7 @@ async fn release(
     id: &str,
     image: BuiltImage,
 ) -> BuildEvent {
-    let instances = state.instances.clone();
-    let digest = image.digest.clone();
-    let prepared =
-        tokio::task::spawn_blocking(move || instances.prepare_image(&app_id, &digest)).await;
-    if let Err(reason) = prepared.unwrap_or_else(|e| Err(e.to_string())) {
+    if let Err(reason) = super::deploys::prepare_image(state, app_id, image.digest.clone()).await {
         return failed(BuildFailure::new(format!(
             "the built image cannot run here: {reason}"
         )));

@@ -43,11 +43,8 @@ pub(super) async fn create(
     let pulled = pull(&state.images, &reference, &auth, &options)
         .await
         .map_err(pull_error)?;
-    let instances = state.instances.clone();
     let manifest = pulled.manifest_digest.to_string();
-    let prepared =
-        tokio::task::spawn_blocking(move || instances.prepare_image(&app_id, &manifest)).await;
-    if let Err(reason) = prepared.unwrap_or_else(|e| Err(e.to_string())) {
+    if let Err(reason) = prepare_image(&state, app_id, manifest).await {
         return Err(ApiError::BadRequest {
             code: "image_refused",
             message: format!(
@@ -90,6 +87,19 @@ pub(super) async fn create(
         at: jiff::Timestamp::now(),
     };
     created_release(state.raft.propose(command).await?)
+}
+
+/// Has this node make the image `manifest` ready to run for `app` (its layers unpacked, so a
+/// hostile image is refused before any release refers to it), or says why it cannot run.
+pub(super) async fn prepare_image(
+    state: &AppState,
+    app: spread_core::AppId,
+    manifest: String,
+) -> Result<(), String> {
+    let instances = state.instances.clone();
+    tokio::task::spawn_blocking(move || instances.prepare_image(&app, &manifest))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
 }
 
 fn parse_processes(
