@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use spread_core::AppId;
+use spread_core::{AppId, HealthCheck, ProcessType};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::AgentConfig;
@@ -18,13 +19,19 @@ use crate::executor::{AgentError, Executor};
 use crate::machine::{
     Action, Event, Exit, InstanceSpec, InstanceState, InstanceStatus, NodeMachine,
 };
-use crate::platform;
+use crate::{health, platform};
 
 /// How often unused image blobs and layers are looked for even when no release changed.
 const GC_EVERY: Duration = Duration::from_secs(3600);
 
 /// How often CPU and memory use are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// How long the in-flight requests of an instance that is about to stop may take to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `web` instance that does nothing else becomes healthy once it has run this long.
+const STEADY_AFTER: Duration = Duration::from_secs(1);
 
 /// What this node should run: the planned instances, and the apps that exist (the stopped
 /// instances of other apps lose their logs).
@@ -35,6 +42,19 @@ pub struct Assignment {
     /// The image (manifest digest) of every release of every app: what must not be
     /// garbage-collected.
     pub images: BTreeSet<(AppId, String)>,
+    /// Each app's health check; apps not named get the default.
+    pub health: BTreeMap<AppId, HealthCheck>,
+}
+
+/// The node's HTTP gateway as the agent needs it: before a `web` instance is stopped, it is
+/// taken out of balancing and its in-flight requests may finish.
+pub trait Router: Send + Sync + 'static {
+    /// Returns once the instance has no request in flight, or after `timeout`.
+    fn drain<'a>(
+        &'a self,
+        instance: &'a str,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
 /// One instance as `spread ps` shows it.
@@ -47,6 +67,8 @@ pub struct InstanceView {
     pub state: InstanceState,
     pub restarts: u32,
     pub last_exit: Option<Exit>,
+    /// It runs and passed its health check.
+    pub healthy: bool,
     /// When its process started, while it runs.
     pub started_at: Option<Timestamp>,
     pub address: Option<Ipv4Addr>,
@@ -80,6 +102,12 @@ struct Shared {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Told when an instance's leftovers are gone, so garbage collection looks again.
     instance_removed: tokio::sync::Notify,
+    /// Each app's health check, from the latest assignment.
+    health: Mutex<BTreeMap<AppId, HealthCheck>>,
+    /// The gateway to drain instances from before they stop, once one is set.
+    router: OnceLock<Arc<dyn Router>>,
+    /// Counts reported status changes, so watchers (routes, rollouts) look again.
+    changes: watch::Sender<u64>,
 }
 
 struct Entry {
@@ -89,6 +117,8 @@ struct Entry {
     cpu_sample: Option<(Instant, u64)>,
     cpu_millis: Option<u64>,
     memory_bytes: Option<u64>,
+    /// Counts starts of its process, so a health check of an earlier one stops.
+    generation: u64,
 }
 
 enum Msg {
@@ -113,6 +143,9 @@ impl Agent {
             view: Mutex::default(),
             locks: Mutex::default(),
             instance_removed: tokio::sync::Notify::new(),
+            health: Mutex::new(assignments.borrow().health.clone()),
+            router: OnceLock::new(),
+            changes: watch::channel(0).0,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let mut machine = NodeMachine::default();
@@ -137,6 +170,7 @@ impl Agent {
                 )],
             );
             watch_exit(&shared, &tx, found.spec.id.clone());
+            watch_health(&shared, &tx, found.spec.clone(), 0);
             machine.handle(
                 Event::Recovered {
                     spec: Box::new(found.spec),
@@ -166,6 +200,7 @@ impl Agent {
                 state: e.status.state,
                 restarts: e.status.restarts,
                 last_exit: e.status.last_exit,
+                healthy: e.status.healthy,
                 started_at: e
                     .started_at
                     .filter(|_| e.status.state == InstanceState::Running),
@@ -205,6 +240,31 @@ impl Agent {
 
     pub fn config(&self) -> &AgentConfig {
         self.shared.executor.config()
+    }
+
+    /// Drains `web` instances from this gateway before they stop. Set once; later calls are
+    /// ignored.
+    pub fn set_router(&self, router: Arc<dyn Router>) {
+        let _ = self.shared.router.set(router);
+    }
+
+    /// Changes whenever an instance's status does (state, health): a cue to look again.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changes.subscribe()
+    }
+
+    /// Where the instance takes connections: its address and `$PORT`, while it has an address.
+    pub fn endpoint(&self, id: &str) -> Option<SocketAddr> {
+        Self::endpoint_of(&self.shared, id)
+    }
+
+    fn endpoint_of(shared: &Shared, id: &str) -> Option<SocketAddr> {
+        let port = {
+            let view = shared.view.lock().unwrap();
+            spread_core::port(&view.get(id)?.spec)
+        };
+        let address = shared.executor.address(id)?;
+        Some(SocketAddr::from((address, port)))
     }
 }
 
@@ -268,6 +328,7 @@ impl Entry {
             last_exit: None,
             running_since: None,
             restart_at: None,
+            healthy: false,
         };
         Self {
             spec,
@@ -276,6 +337,7 @@ impl Entry {
             cpu_sample: None,
             cpu_millis: None,
             memory_bytes: None,
+            generation: 0,
         }
     }
 }
@@ -315,6 +377,7 @@ async fn run(
                     break;
                 }
                 let assignment = assignments.borrow_and_update().clone();
+                *shared.health.lock().unwrap() = assignment.health;
                 apps = assignment.apps;
                 prune(&shared, &apps, &specs);
                 machine.handle(Event::Assigned(assignment.instances), shared.now());
@@ -377,9 +440,17 @@ fn dispatch(
     match action {
         Action::Start(spec) => {
             specs.insert(spec.id.clone(), spec.clone());
-            if let Some(entry) = shared.view.lock().unwrap().get_mut(&spec.id) {
-                entry.spec = spec.clone();
-            }
+            let generation = {
+                let mut view = shared.view.lock().unwrap();
+                match view.get_mut(&spec.id) {
+                    Some(entry) => {
+                        entry.spec = spec.clone();
+                        entry.generation += 1;
+                        entry.generation
+                    }
+                    None => 0,
+                }
+            };
             let (shared, tx) = (shared.clone(), tx.clone());
             tokio::spawn(async move {
                 let id = spec.id.clone();
@@ -398,6 +469,7 @@ fn dispatch(
                         }
                         let _ = tx.send(Msg::Event(Event::Started { id: id.clone() }));
                         watch_exit(&shared, &tx, id);
+                        watch_health(&shared, &tx, spec, generation);
                     }
                     Err(reason) => {
                         tracing::warn!(instance = %id, %reason, "could not start");
@@ -411,9 +483,15 @@ fn dispatch(
         }
         Action::Stop { id, grace } => {
             let shared = shared.clone();
+            let serves = specs
+                .get(&id)
+                .is_some_and(|s| s.process == ProcessType::web());
             tokio::spawn(async move {
                 let lock = shared.lock_for(&id);
                 let _guard = lock.lock().await;
+                if serves && let Some(router) = shared.router.get() {
+                    router.drain(&id, DRAIN_TIMEOUT).await;
+                }
                 shared.executor.stop(&id, grace).await;
             });
         }
@@ -441,6 +519,7 @@ fn dispatch(
                 let lines = platform::status_lines(spec, before, &status, shared.now());
                 shared.executor.note(&status.id, &lines);
             }
+            shared.changes.send_modify(|n| *n += 1);
             if status.state == InstanceState::Stopped {
                 view.remove(&status.id);
             } else if let Some(entry) = view.get_mut(&status.id) {
@@ -452,6 +531,73 @@ fn dispatch(
             }
         }
     }
+}
+
+/// Checks the health of one run of an instance's process (`generation`) until it ends, and
+/// tells the loop when the result differs from what the instance's status says: a `web`
+/// instance by its app's check, any other once it has run for `STEADY_AFTER`.
+fn watch_health(
+    shared: &Arc<Shared>,
+    tx: &mpsc::UnboundedSender<Msg>,
+    spec: InstanceSpec,
+    generation: u64,
+) {
+    let (shared, tx) = (shared.clone(), tx.clone());
+    tokio::spawn(async move {
+        let id = spec.id.clone();
+        let serves = spec.process == ProcessType::web();
+        let began = Instant::now();
+        let mut failures = 0;
+        loop {
+            // The instance's status as the loop last reported it; `None` ends the check.
+            let healthy_now = {
+                let view = shared.view.lock().unwrap();
+                match view.get(&id) {
+                    Some(e)
+                        if e.generation == generation
+                            && matches!(
+                                e.status.state,
+                                InstanceState::Starting | InstanceState::Running
+                            ) =>
+                    {
+                        Some((e.status.state == InstanceState::Running, e.status.healthy))
+                    }
+                    _ => None,
+                }
+            };
+            let Some((running, healthy)) = healthy_now else {
+                return;
+            };
+            let passed = if !serves {
+                began.elapsed() >= STEADY_AFTER
+            } else if let Some(endpoint) = Agent::endpoint_of(&shared, &id) {
+                let path = shared
+                    .health
+                    .lock()
+                    .unwrap()
+                    .get(&spec.app_id)
+                    .and_then(|h| h.path.clone());
+                health::check(endpoint, path.as_deref()).await
+            } else {
+                false
+            };
+            failures = if passed { 0 } else { failures + 1 };
+            let tell = match (passed, healthy) {
+                (true, false) if running => Some(true),
+                (false, true) if failures >= health::FAILURES_TO_UNHEALTHY => Some(false),
+                _ => None,
+            };
+            if let Some(healthy) = tell {
+                let id = id.clone();
+                let _ = tx.send(Msg::Event(Event::Health { id, healthy }));
+            }
+            let every = match healthy || tell == Some(true) {
+                true if failures == 0 => health::HEALTHY_EVERY,
+                _ => health::STARTING_EVERY,
+            };
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 /// Reports the instance's exit to the loop once its process has ended.

@@ -13,6 +13,7 @@ pub mod backoff;
 mod build;
 pub mod config;
 pub mod executor;
+mod health;
 pub mod machine;
 mod platform;
 mod resolv;
@@ -22,6 +23,6 @@ mod sys;
 pub mod uids;
 mod user;
 
-pub use agent::{Agent, Assignment, InstanceView, LogDir};
+pub use agent::{Agent, Assignment, DRAIN_TIMEOUT, InstanceView, LogDir, Router};
 pub use config::{AgentConfig, InstanceDir};
 pub use executor::AgentError;

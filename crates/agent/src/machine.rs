@@ -57,6 +57,8 @@ pub struct InstanceStatus {
     pub running_since: Option<Duration>,
     /// When a crashed instance is started again, in the machine's clock.
     pub restart_at: Option<Duration>,
+    /// It runs and passed its health check: it may get traffic, and a rollout may count it.
+    pub healthy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,11 @@ pub enum Event {
     Exited {
         id: String,
         exit: Exit,
+    },
+    /// Its health check passed (`true`) or kept failing (`false`). Ignored unless it runs.
+    Health {
+        id: String,
+        healthy: bool,
     },
     /// Time passed; restarts whose backoff is over are due.
     Tick,
@@ -132,6 +139,8 @@ struct Instance {
     restarts: u32,
     consecutive_crashes: u32,
     last_exit: Option<Exit>,
+    /// Meaningful only while running: any change of phase clears it.
+    healthy: bool,
 }
 
 #[derive(Debug, Default)]
@@ -165,6 +174,7 @@ impl NodeMachine {
                     && matches!(i.phase, Phase::Starting)
                 {
                     i.phase = Phase::Running { since: now };
+                    i.healthy = false;
                     self.report(&id);
                 }
             }
@@ -180,6 +190,15 @@ impl NodeMachine {
                 );
             }
             Event::Exited { id, exit } => self.exited(&id, exit, now),
+            Event::Health { id, healthy } => {
+                if let Some(i) = self.instances.get_mut(&id)
+                    && matches!(i.phase, Phase::Running { .. })
+                    && i.healthy != healthy
+                {
+                    i.healthy = healthy;
+                    self.report(&id);
+                }
+            }
             Event::Tick => self.restart_due(now),
         }
     }
@@ -321,7 +340,10 @@ impl NodeMachine {
     }
 
     fn report(&mut self, id: &str) {
-        if let Some(instance) = self.instances.get(id) {
+        if let Some(instance) = self.instances.get_mut(id) {
+            if !matches!(instance.phase, Phase::Running { .. }) {
+                instance.healthy = false;
+            }
             self.out.push(Action::Report(instance.status()));
         }
     }
@@ -335,6 +357,7 @@ impl Instance {
             restarts: 0,
             consecutive_crashes: 0,
             last_exit: None,
+            healthy: false,
         }
     }
 
@@ -360,6 +383,7 @@ impl Instance {
             last_exit: self.last_exit,
             running_since,
             restart_at,
+            healthy: self.healthy && matches!(self.phase, Phase::Running { .. }),
         }
     }
 }

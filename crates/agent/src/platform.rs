@@ -136,6 +136,7 @@ mod tests {
             last_exit: None,
             running_since: None,
             restart_at: None,
+            healthy: false,
         }
     }
 
@@ -165,6 +166,7 @@ mod tests {
         let after = InstanceStatus {
             last_exit: exit(Some(1), None, false),
             restart_at: Some(Duration::from_millis(10_400)),
+            healthy: false,
             ..status(Crashed)
         };
         let lines = status_lines(&spec(), Some(&before), &after, Duration::from_secs(10));
@@ -183,6 +185,7 @@ mod tests {
         let after = InstanceStatus {
             last_exit: exit(None, Some(9), true),
             restart_at: Some(Duration::from_millis(100)),
+            healthy: false,
             ..status(OomKilled)
         };
         let lines = status_lines(&spec(), Some(&status(Running)), &after, Duration::ZERO);
@@ -221,6 +224,7 @@ mod tests {
             last_exit: exited,
             restarts: 1,
             restart_at: Some(Duration::from_millis(200)),
+            healthy: false,
             ..status(Crashed)
         };
         let lines = status_lines(&spec(), Some(&running), &crashed, Duration::ZERO);
@@ -241,6 +245,7 @@ mod tests {
         let crashed = InstanceStatus {
             last_exit: exit(Some(1), None, false),
             restart_at: Some(Duration::from_secs(1)),
+            healthy: false,
             ..status(Crashed)
         };
         let starting = InstanceStatus {

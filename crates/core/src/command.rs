@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{App, AppId, ProcessFormation, Release, ReleaseImage, Timestamp, TokenId};
-use crate::name::{AppName, ConfigKey, ProcessType};
+use crate::model::{
+    App, AppId, HealthCheck, ProcessFormation, Release, ReleaseImage, Timestamp, TokenId,
+};
+use crate::name::{AppName, ConfigKey, DomainName, ProcessType};
 
 /// Who asked for a change; recorded in releases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,38 @@ pub enum Command {
         secret_hash: String,
         at: Timestamp,
     },
+    /// Ends the rollout of `version`: it becomes the live release, or, with a `failure`, is
+    /// marked failed and the live release keeps serving.
+    FinishRollout {
+        app: AppName,
+        version: u64,
+        failure: Option<String>,
+        at: Timestamp,
+    },
+    /// Records a new release with the image, process commands and config of `version`
+    /// (default: the release deployed before the live one).
+    Rollback {
+        app: AppName,
+        version: Option<u64>,
+        by: Actor,
+        at: Timestamp,
+    },
+    AddDomain {
+        app: AppName,
+        domain: DomainName,
+        at: Timestamp,
+    },
+    RemoveDomain {
+        app: AppName,
+        domain: DomainName,
+        at: Timestamp,
+    },
+    /// Replaces the app's health check.
+    SetHealthCheck {
+        app: AppName,
+        health: HealthCheck,
+        at: Timestamp,
+    },
 }
 
 /// What an accepted command did, with what it made, so callers need not read the state again
@@ -83,4 +117,16 @@ pub enum Outcome {
         formation: BTreeMap<ProcessType, ProcessFormation>,
     },
     TokenCreated,
+    RolloutFinished {
+        app: AppId,
+        release: Box<Release>,
+    },
+    DomainsChanged {
+        app: AppId,
+        domains: BTreeSet<DomainName>,
+    },
+    HealthCheckSet {
+        app: AppId,
+        health: HealthCheck,
+    },
 }

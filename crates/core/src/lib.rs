@@ -13,6 +13,7 @@ mod model;
 mod name;
 mod plan;
 mod rejection;
+mod rollout;
 mod snapshot;
 mod state;
 
@@ -20,10 +21,12 @@ pub use argv::{CommandLineError, split_command_line};
 pub use command::{Actor, Command, Outcome};
 pub use limits::Limits;
 pub use model::{
-    App, AppId, Config, ProcessFormation, Release, ReleaseImage, Timestamp, Token, TokenId,
+    App, AppId, Config, HealthCheck, ProcessFormation, Release, ReleaseImage, ReleaseStatus,
+    Timestamp, Token, TokenId,
 };
-pub use name::{AppName, ConfigKey, NameError, ProcessType};
-pub use plan::{DEFAULT_PORT, DesiredInstance, desired_instances, expand};
+pub use name::{AppName, ConfigKey, DomainName, NameError, ProcessType};
+pub use plan::{DEFAULT_PORT, DesiredInstance, desired_instances, expand, release_instances};
 pub use rejection::Rejection;
+pub use rollout::{AppRoutes, Observed, RouteBackend, finished_rollouts, label, port, routes};
 pub use snapshot::{SCHEMA_VERSION, SnapshotError, decode_snapshot, encode_snapshot};
 pub use state::State;

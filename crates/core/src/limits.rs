@@ -22,4 +22,9 @@ impl Limits {
     pub const MAX_ARGS: usize = 256;
     /// Longest image reference, in bytes.
     pub const MAX_REFERENCE_BYTES: usize = 512;
+    /// Most custom domains of one app.
+    pub const MAX_DOMAINS: usize = 100;
+    /// Longest health check path, in bytes, and the range of its timeout in seconds.
+    pub const MAX_HEALTH_PATH_BYTES: usize = 1024;
+    pub const HEALTH_TIMEOUT_SECS: std::ops::RangeInclusive<u32> = 1..=600;
 }

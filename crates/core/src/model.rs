@@ -1,11 +1,11 @@
 //! The entities held in the replicated state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::name::{AppName, ConfigKey, ProcessType};
+use crate::name::{AppName, ConfigKey, DomainName, ProcessType};
 
 /// A point in time, made by the proposer (never by `apply`).
 pub type Timestamp = jiff::Timestamp;
@@ -44,15 +44,34 @@ pub struct App {
     /// Releases in version order; versions start at 1 and increase by one.
     pub releases: Vec<Release>,
     pub formation: BTreeMap<ProcessType, ProcessFormation>,
+    /// Custom domains the app is served at, besides `<app>.<node domain>`.
+    pub domains: BTreeSet<DomainName>,
+    /// When a new instance counts as ready, and how long a rollout waits for it.
+    pub health: HealthCheck,
 }
 
 impl App {
-    pub fn current_release(&self) -> Option<&Release> {
+    /// The newest release, whatever its status.
+    pub fn latest_release(&self) -> Option<&Release> {
         self.releases.last()
     }
 
+    /// The release that serves: the newest one whose rollout finished.
+    pub fn live_release(&self) -> Option<&Release> {
+        self.releases
+            .iter()
+            .rev()
+            .find(|r| r.status == ReleaseStatus::Deployed)
+    }
+
+    /// The release being rolled out, if one is.
+    pub fn rolling_release(&self) -> Option<&Release> {
+        self.latest_release()
+            .filter(|r| r.status == ReleaseStatus::RollingOut)
+    }
+
     pub fn next_version(&self) -> u64 {
-        self.current_release().map_or(1, |r| r.version + 1)
+        self.latest_release().map_or(1, |r| r.version + 1)
     }
 
     pub fn release(&self, version: u64) -> Option<&Release> {
@@ -78,6 +97,56 @@ pub struct Release {
     pub image: Option<ReleaseImage>,
     /// The command (argv) of each process type.
     pub processes: BTreeMap<ProcessType, Vec<String>>,
+    pub status: ReleaseStatus,
+}
+
+/// Where a release is in its life. A release with an image starts rolling out; one without
+/// (config set before the first deploy) has nothing to roll out and is deployed at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ReleaseStatus {
+    /// Its instances are starting beside the live release's; it serves once all are healthy.
+    RollingOut,
+    /// Its rollout finished: it serves, or served until a newer release was deployed.
+    Deployed,
+    /// Its rollout was aborted; the release before it kept serving.
+    Failed { reason: String },
+    /// A newer release came before its rollout finished.
+    Superseded,
+}
+
+impl ReleaseStatus {
+    /// The name users see: `rolling-out`, `deployed`, `failed`, `superseded`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RollingOut => "rolling-out",
+            Self::Deployed => "deployed",
+            Self::Failed { .. } => "failed",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
+/// How an app's new instances are checked. Without a path, an instance of `web` is ready when
+/// a TCP connection to its `$PORT` succeeds; with one, when `GET path` answers 2xx or 3xx.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub path: Option<String>,
+    /// How long a rollout waits for its new instances to become healthy.
+    pub timeout_secs: u32,
+}
+
+impl HealthCheck {
+    pub const DEFAULT_TIMEOUT_SECS: u32 = 60;
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            path: None,
+            timeout_secs: Self::DEFAULT_TIMEOUT_SECS,
+        }
+    }
 }
 
 /// How many instances of one process type should run, and their limits.

@@ -143,6 +143,53 @@ impl ConfigKey {
     }
 }
 
+string_newtype!(
+    /// A custom domain an app is served at, e.g. `www.example.com`: lowercase, without a port
+    /// or a trailing dot, at least two DNS labels, and not an IP address.
+    DomainName
+);
+
+impl DomainName {
+    /// Longest accepted domain, in bytes (DNS's limit).
+    pub const MAX_LEN: usize = 253;
+
+    /// Accepts the usual spellings (`WWW.Example.com.`) and keeps the one canonical form.
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        let fail = |rule| NameError {
+            what: "domain",
+            input: input.to_owned(),
+            rule,
+        };
+        let domain = input
+            .strip_suffix('.')
+            .unwrap_or(input)
+            .to_ascii_lowercase();
+        if domain.is_empty() || domain.len() > Self::MAX_LEN {
+            return Err(fail("a domain is 1 to 253 characters long"));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2 {
+            return Err(fail(
+                "a domain has at least two labels, like example.com; apps are already served at <app>.<domain>",
+            ));
+        }
+        if labels.iter().any(|l| check_dns_label("domain", l).is_err()) {
+            return Err(fail(
+                "each label between dots is 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit",
+            ));
+        }
+        if labels
+            .last()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(fail(
+                "an IP address is not a domain; use a name that resolves to this server",
+            ));
+        }
+        Ok(Self(domain))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -192,9 +239,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn domains_are_canonical_host_names() {
+        for (input, canonical) in [
+            ("example.com", "example.com"),
+            ("WWW.Example.COM.", "www.example.com"),
+            ("a-b.c0.io", "a-b.c0.io"),
+        ] {
+            assert_eq!(DomainName::parse(input).unwrap().as_str(), canonical);
+        }
+        for bad in [
+            "",
+            ".",
+            "localhost",
+            "example..com",
+            "-a.com",
+            "a_b.com",
+            "a.com:80",
+            "10.0.0.1",
+            "exa mple.com",
+            "*.example.com",
+            "ü.com",
+            &format!("{}.com", "a".repeat(64)),
+        ] {
+            let err = DomainName::parse(bad).unwrap_err();
+            assert_eq!(err.input, bad, "{bad} should be refused");
+        }
+    }
+
     proptest! {
         #[test]
         fn parsing_arbitrary_strings_never_panics(s in ".*") {
+            let _ = DomainName::parse(&s);
             let _ = AppName::parse(&s);
             let _ = ConfigKey::parse(&s);
             let _ = ProcessType::parse(&s);

@@ -35,20 +35,33 @@ pub struct DesiredInstance {
     pub cpu_millis: Option<u32>,
 }
 
-/// Every instance the state asks for, ordered by app, process type and index.
+/// Every instance the state asks for: those of each app's live release and, while one rolls
+/// out, those of the new release beside them. Ordered by app, release, process type and index.
 pub fn desired_instances(state: &State) -> Vec<DesiredInstance> {
     let mut out = Vec::new();
     for app in state.apps() {
-        let Some(release) = app.current_release().filter(|r| r.image.is_some()) else {
+        for release in [app.live_release(), app.rolling_release()]
+            .into_iter()
+            .flatten()
+        {
+            out.extend(release_instances(app, release));
+        }
+    }
+    out
+}
+
+/// The instances of one release of an app, by its formation (none without an image).
+pub fn release_instances(app: &App, release: &Release) -> Vec<DesiredInstance> {
+    let mut out = Vec::new();
+    if release.image.is_none() {
+        return out;
+    }
+    for (process, argv) in &release.processes {
+        let Some(formation) = app.formation.get(process) else {
             continue;
         };
-        for (process, argv) in &release.processes {
-            let Some(formation) = app.formation.get(process) else {
-                continue;
-            };
-            for index in 1..=formation.quantity {
-                out.push(instance(app, release, process, argv, index, formation));
-            }
+        for index in 1..=formation.quantity {
+            out.push(instance(app, release, process, argv, index, formation));
         }
     }
     out

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
 use crate::model::TokenId;
-use crate::name::{AppName, ConfigKey, ProcessType};
+use crate::name::{AppName, ConfigKey, DomainName, ProcessType};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +58,22 @@ pub enum Rejection {
     CpuOutOfRange { millis: u32 },
     #[error("token `{id}` already exists")]
     TokenExists { id: TokenId },
+    #[error("release v{version} is not rolling out; it may have finished or been superseded")]
+    NotRollingOut { version: u64 },
+    #[error("release v{version} does not exist; `spread releases` lists the releases")]
+    ReleaseNotFound { version: u64 },
+    #[error("release v{version} has no image to roll back to; pick a release made by a deploy")]
+    ReleaseHasNoImage { version: u64 },
+    #[error("there is no earlier deployed release to roll back to; name one: spread rollback vN")]
+    NothingToRollBackTo,
+    #[error("domain `{domain}` is already served by app `{app}`; remove it there first")]
+    DomainTaken { domain: DomainName, app: AppName },
+    #[error("app has no domain `{domain}`; `spread domains` lists its domains")]
+    DomainNotFound { domain: DomainName },
+    #[error("an app has at most {} custom domains", Limits::MAX_DOMAINS)]
+    TooManyDomains,
+    #[error("health check is invalid: {reason}")]
+    InvalidHealthCheck { reason: String },
 }
 
 impl Rejection {
@@ -79,6 +95,14 @@ impl Rejection {
             Self::InvalidImage { .. } => "invalid_image",
             Self::MemoryOutOfRange { .. } => "memory_out_of_range",
             Self::CpuOutOfRange { .. } => "cpu_out_of_range",
+            Self::NotRollingOut { .. } => "not_rolling_out",
+            Self::ReleaseNotFound { .. } => "release_not_found",
+            Self::ReleaseHasNoImage { .. } => "release_has_no_image",
+            Self::NothingToRollBackTo => "nothing_to_roll_back_to",
+            Self::DomainTaken { .. } => "domain_taken",
+            Self::DomainNotFound { .. } => "domain_not_found",
+            Self::TooManyDomains => "too_many_domains",
+            Self::InvalidHealthCheck { .. } => "invalid_health_check",
         }
     }
 
@@ -95,11 +119,19 @@ impl Rejection {
             Self::InvalidImage { .. } => Some("image".to_owned()),
             Self::MemoryOutOfRange { .. } => Some("memory".to_owned()),
             Self::CpuOutOfRange { .. } => Some("cpu".to_owned()),
+            Self::NotRollingOut { .. }
+            | Self::ReleaseNotFound { .. }
+            | Self::ReleaseHasNoImage { .. } => Some("version".to_owned()),
+            Self::DomainTaken { .. } | Self::DomainNotFound { .. } | Self::TooManyDomains => {
+                Some("domain".to_owned())
+            }
+            Self::InvalidHealthCheck { .. } => Some("health".to_owned()),
             Self::ConfigTooLarge { .. }
             | Self::EmptyConfigChange
             | Self::EmptyScale
             | Self::NoProcesses
-            | Self::TokenExists { .. } => None,
+            | Self::TokenExists { .. }
+            | Self::NothingToRollBackTo => None,
         }
     }
 }

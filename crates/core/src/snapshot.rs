@@ -10,7 +10,8 @@ use crate::state::State;
 /// - 1: the first layout.
 /// - 2: releases record the ID of the token that made them (`created_by_token`).
 /// - 3: releases hold an image and process commands; formations hold memory and CPU limits.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: releases have a status (rollouts); apps have custom domains and a health check.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -70,7 +71,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
 
 /// `MIGRATIONS[n]` rewrites a state of schema version `n + 1` into version `n + 2`; one entry is
 /// added with every bump of `SCHEMA_VERSION`.
-const MIGRATIONS: [fn(&mut serde_json::Value); SCHEMA_VERSION as usize - 1] = [v1_to_v2, v2_to_v3];
+const MIGRATIONS: [fn(&mut serde_json::Value); SCHEMA_VERSION as usize - 1] =
+    [v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// Every app of a state in any layout.
 fn apps(state: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
@@ -108,6 +110,18 @@ fn v2_to_v3(state: &mut serde_json::Value) {
     }
 }
 
+/// Version 4 adds release statuses (every earlier release went live at once), custom domains
+/// (none) and health checks (the default).
+fn v3_to_v4(state: &mut serde_json::Value) {
+    for app in apps(state) {
+        for release in app["releases"].as_array_mut().into_iter().flatten() {
+            release["status"] = serde_json::json!({"state": "deployed"});
+        }
+        app["domains"] = serde_json::json!([]);
+        app["health"] = serde_json::json!({"path": null, "timeout_secs": 60});
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +134,9 @@ mod tests {
 
     /// Bytes written by schema version 3; they must always decode.
     const V3_FIXTURE: &str = r#"{"schema_version":3,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef","image":null,"processes":{}}],"formation":{"web":{"quantity":1,"memory_bytes":null,"cpu_millis":null}}}},"tokens":{}}}"#;
+
+    /// Bytes written by schema version 4; they must always decode.
+    const V4_FIXTURE: &str = r#"{"schema_version":4,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef","image":null,"processes":{},"status":{"state":"deployed"}}],"formation":{"web":{"quantity":1,"memory_bytes":null,"cpu_millis":null}},"domains":[],"health":{"path":null,"timeout_secs":60}}},"tokens":{}}}"#;
 
     fn encoded(bytes: &str) -> String {
         String::from_utf8(encode_snapshot(&decode_snapshot(bytes.as_bytes()).unwrap())).unwrap()
@@ -135,24 +152,36 @@ mod tests {
             "v1 did not record the token"
         );
         assert_eq!(shop.config.get(&"FOO".parse().unwrap()).unwrap(), "bar");
-        let expected = V3_FIXTURE.replace(r#""0123456789abcdef""#, "null");
+        let expected = V4_FIXTURE.replace(r#""0123456789abcdef""#, "null");
         assert_eq!(encoded(V1_FIXTURE), expected);
     }
 
     #[test]
     fn version_2_snapshots_are_migrated_to_the_current_layout() {
-        assert_eq!(encoded(V2_FIXTURE), V3_FIXTURE);
+        assert_eq!(encoded(V2_FIXTURE), V4_FIXTURE);
     }
 
     #[test]
-    fn version_3_snapshots_decode_and_encode_to_the_same_bytes() {
+    fn version_3_snapshots_are_migrated_to_the_current_layout() {
         let state = decode_snapshot(V3_FIXTURE.as_bytes()).unwrap();
+        let shop = state.app(&"shop".parse().unwrap()).unwrap();
+        assert_eq!(
+            shop.releases[0].status,
+            crate::model::ReleaseStatus::Deployed
+        );
+        assert_eq!(shop.health, crate::model::HealthCheck::default());
+        assert_eq!(encoded(V3_FIXTURE), V4_FIXTURE);
+    }
+
+    #[test]
+    fn version_4_snapshots_decode_and_encode_to_the_same_bytes() {
+        let state = decode_snapshot(V4_FIXTURE.as_bytes()).unwrap();
         let release = &state.app(&"shop".parse().unwrap()).unwrap().releases[0];
         assert_eq!(
             release.created_by_token.as_ref().unwrap().0,
             "0123456789abcdef"
         );
-        assert_eq!(encode_snapshot(&state), V3_FIXTURE.as_bytes());
+        assert_eq!(encode_snapshot(&state), V4_FIXTURE.as_bytes());
     }
 
     #[test]

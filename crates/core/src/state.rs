@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Actor, Command, Outcome};
 use crate::limits::Limits;
 use crate::model::{
-    App, AppId, Config, ProcessFormation, Release, ReleaseImage, Timestamp, Token, TokenId,
+    App, AppId, Config, HealthCheck, ProcessFormation, Release, ReleaseImage, ReleaseStatus,
+    Timestamp, Token, TokenId,
 };
-use crate::name::{AppName, ConfigKey, ProcessType};
+use crate::name::{AppName, ConfigKey, DomainName, ProcessType};
 use crate::rejection::Rejection;
 
 /// Everything the control plane agrees on. Maps are ordered so the serialized form of a state is
@@ -91,7 +92,44 @@ impl State {
                 self.tokens.insert(id, token);
                 Ok(Outcome::TokenCreated)
             }
+            Command::FinishRollout {
+                app,
+                version,
+                failure,
+                at: _,
+            } => self.finish_rollout(&app, version, failure),
+            Command::Rollback {
+                app,
+                version,
+                by,
+                at,
+            } => self.rollback(&app, version, by, at),
+            Command::AddDomain { app, domain, at: _ } => self.add_domain(&app, domain),
+            Command::RemoveDomain { app, domain, at: _ } => {
+                let app = self.app_mut(&app)?;
+                if !app.domains.remove(&domain) {
+                    return Err(Rejection::DomainNotFound { domain });
+                }
+                Ok(Outcome::DomainsChanged {
+                    app: app.id,
+                    domains: app.domains.clone(),
+                })
+            }
+            Command::SetHealthCheck { app, health, at: _ } => {
+                check_health(&health)?;
+                let app = self.app_mut(&app)?;
+                app.health = health.clone();
+                Ok(Outcome::HealthCheckSet {
+                    app: app.id,
+                    health,
+                })
+            }
         }
+    }
+
+    /// The app that has `domain` as one of its custom domains.
+    pub fn domain_owner(&self, domain: &DomainName) -> Option<&App> {
+        self.apps.values().find(|a| a.domains.contains(domain))
     }
 
     fn create_app(
@@ -110,6 +148,8 @@ impl State {
             config: Config::new(),
             releases: Vec::new(),
             formation: BTreeMap::from([(ProcessType::web(), ProcessFormation::with_quantity(1))]),
+            domains: BTreeSet::new(),
+            health: HealthCheck::default(),
         };
         self.apps.insert(name, app.clone());
         Ok(Outcome::AppCreated { app: Box::new(app) })
@@ -159,8 +199,9 @@ impl State {
         if size > Limits::CONFIG_TOTAL_BYTES {
             return Err(Rejection::ConfigTooLarge { size });
         }
-        // A config change keeps running what runs now, with the new config.
-        let (image, processes) = match app.current_release() {
+        // A config change keeps running what runs now (or what is rolling out, which the user
+        // deployed last), with the new config.
+        let (image, processes) = match app.rolling_release().or(app.live_release()) {
             Some(current) => (current.image.clone(), current.processes.clone()),
             None => (None, BTreeMap::new()),
         };
@@ -182,6 +223,85 @@ impl State {
         let description = format!("Deploy {}", image.reference);
         let config = app.config.clone();
         Ok(app.push_release(description, config, Some(image), processes, by, at))
+    }
+
+    fn finish_rollout(
+        &mut self,
+        name: &AppName,
+        version: u64,
+        failure: Option<String>,
+    ) -> Result<Outcome, Rejection> {
+        let app = self.app_mut(name)?;
+        let release = app
+            .releases
+            .last_mut()
+            .filter(|r| r.version == version && r.status == ReleaseStatus::RollingOut)
+            .ok_or(Rejection::NotRollingOut { version })?;
+        release.status = match failure {
+            None => ReleaseStatus::Deployed,
+            Some(reason) => ReleaseStatus::Failed { reason },
+        };
+        Ok(Outcome::RolloutFinished {
+            app: app.id,
+            release: Box::new(release.clone()),
+        })
+    }
+
+    fn rollback(
+        &mut self,
+        name: &AppName,
+        version: Option<u64>,
+        by: Actor,
+        at: Timestamp,
+    ) -> Result<Outcome, Rejection> {
+        let app = self.app_mut(name)?;
+        let target = match version {
+            Some(version) => app
+                .release(version)
+                .ok_or(Rejection::ReleaseNotFound { version })?,
+            None => {
+                let live = app.live_release().map_or(0, |r| r.version);
+                app.releases
+                    .iter()
+                    .rev()
+                    .find(|r| {
+                        r.version < live && r.status == ReleaseStatus::Deployed && r.image.is_some()
+                    })
+                    .ok_or(Rejection::NothingToRollBackTo)?
+            }
+        };
+        if target.image.is_none() {
+            return Err(Rejection::ReleaseHasNoImage {
+                version: target.version,
+            });
+        }
+        let description = format!("Rollback to v{}", target.version);
+        let (config, image, processes) = (
+            target.config.clone(),
+            target.image.clone(),
+            target.processes.clone(),
+        );
+        // Like Heroku: the config comes back with the code.
+        app.config = config.clone();
+        Ok(app.push_release(description, config, image, processes, by, at))
+    }
+
+    fn add_domain(&mut self, name: &AppName, domain: DomainName) -> Result<Outcome, Rejection> {
+        if let Some(owner) = self.domain_owner(&domain) {
+            return Err(Rejection::DomainTaken {
+                domain,
+                app: owner.name.clone(),
+            });
+        }
+        let app = self.app_mut(name)?;
+        if app.domains.len() >= Limits::MAX_DOMAINS {
+            return Err(Rejection::TooManyDomains);
+        }
+        app.domains.insert(domain);
+        Ok(Outcome::DomainsChanged {
+            app: app.id,
+            domains: app.domains.clone(),
+        })
     }
 
     fn set_resources(
@@ -256,6 +376,19 @@ impl App {
         by: Actor,
         at: Timestamp,
     ) -> Outcome {
+        // Nothing to roll out without an image; a release that was still rolling out gives way.
+        let status = if image.is_some() {
+            ReleaseStatus::RollingOut
+        } else {
+            ReleaseStatus::Deployed
+        };
+        if let Some(rolling) = self
+            .releases
+            .last_mut()
+            .filter(|r| r.status == ReleaseStatus::RollingOut)
+        {
+            rolling.status = ReleaseStatus::Superseded;
+        }
         let release = Release {
             version: self.next_version(),
             description,
@@ -265,6 +398,7 @@ impl App {
             created_by_token: Some(by.token),
             image,
             processes,
+            status,
         };
         self.releases.push(release.clone());
         Outcome::ReleaseCreated {
@@ -328,6 +462,29 @@ fn check_processes(processes: &BTreeMap<ProcessType, Vec<String>>) -> Result<(),
             process: process.clone(),
             reason: reason.to_owned(),
         });
+    }
+    Ok(())
+}
+
+fn check_health(health: &HealthCheck) -> Result<(), Rejection> {
+    let invalid = |reason: &str| {
+        Err(Rejection::InvalidHealthCheck {
+            reason: reason.to_owned(),
+        })
+    };
+    if !Limits::HEALTH_TIMEOUT_SECS.contains(&health.timeout_secs) {
+        return invalid("the timeout is 1 to 600 seconds");
+    }
+    if let Some(path) = &health.path {
+        if !path.starts_with('/') {
+            return invalid("the path starts with '/', like /health");
+        }
+        if path.len() > Limits::MAX_HEALTH_PATH_BYTES {
+            return invalid("the path is at most 1024 bytes long");
+        }
+        if !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return invalid("the path is printable ASCII without spaces; percent-encode the rest");
+        }
     }
     Ok(())
 }

@@ -353,3 +353,70 @@ fn state_names_are_the_serialized_ones() {
         );
     }
 }
+
+#[test]
+fn health_is_reported_while_running_and_cleared_when_the_process_ends() {
+    let mut m = running("web-1");
+    assert!(
+        !m.statuses()[0].healthy,
+        "not healthy before its check passed"
+    );
+    m.handle(
+        Event::Health {
+            id: "web-1".into(),
+            healthy: true,
+        },
+        secs(1.0),
+    );
+    let reports: Vec<Action> = m.take_actions();
+    assert!(
+        matches!(&reports[..], [Action::Report(s)] if s.healthy),
+        "{reports:?}"
+    );
+    // The same news again changes nothing and reports nothing.
+    m.handle(
+        Event::Health {
+            id: "web-1".into(),
+            healthy: true,
+        },
+        secs(2.0),
+    );
+    assert!(m.take_actions().is_empty());
+
+    m.handle(
+        Event::Exited {
+            id: "web-1".into(),
+            exit: crash(),
+        },
+        secs(3.0),
+    );
+    assert!(
+        !m.statuses()[0].healthy,
+        "a crashed instance is not healthy"
+    );
+    // A late check result of the old process is ignored while it is not running.
+    m.handle(
+        Event::Health {
+            id: "web-1".into(),
+            healthy: true,
+        },
+        secs(3.1),
+    );
+    assert!(!m.statuses()[0].healthy);
+}
+
+#[test]
+fn an_instance_being_stopped_is_no_longer_healthy() {
+    let mut m = running("web-1");
+    m.handle(
+        Event::Health {
+            id: "web-1".into(),
+            healthy: true,
+        },
+        secs(1.0),
+    );
+    m.handle(Event::Assigned(vec![]), secs(2.0));
+    let status = m.statuses().pop().unwrap();
+    assert_eq!(status.state, InstanceState::Stopping);
+    assert!(!status.healthy);
+}

@@ -233,6 +233,10 @@ async fn start_agent(
                     .filter_map(|r| Some((app.id, r.image.as_ref()?.digest.clone())))
             })
             .collect(),
+        health: state
+            .apps()
+            .map(|app| (app.id, app.health.clone()))
+            .collect(),
     };
     let (tx, rx) = watch::channel(raft.read(assignment));
     let (agent, _task) = Agent::start(config, rx, stop)

@@ -17,7 +17,7 @@ pub(super) async fn list(State(state): State<AppState>) -> Json<Vec<AppSummary>>
             .map(|a| AppSummary {
                 name: a.name.to_string(),
                 created_at: a.created_at,
-                release: a.current_release().map(|r| r.version),
+                release: a.live_release().map(|r| r.version),
             })
             .collect()
     }))

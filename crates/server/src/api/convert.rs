@@ -56,7 +56,7 @@ pub(super) fn app_info(app: &App, domain: &str) -> spread_api::AppInfo {
         id: app.id.to_string(),
         name: app.name.to_string(),
         created_at: app.created_at,
-        release: app.current_release().map(|r| r.version),
+        release: app.live_release().map(|r| r.version),
         config_vars: app.config.len(),
         formation: formation(app),
         url: format!("http://{}.{}/", app.name, domain),
