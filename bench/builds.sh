@@ -2,7 +2,10 @@
 # Builds every example with a fresh `spread up` (cold: new app, no dependency cache; warm: a
 # code-only change) and prints build times and image sizes, beside the usual "slim" anchor:
 # the same Python app installed into a Debian minbase root with python3, measured in the same
-# run. Builder roots are cached in $CACHE (made on first use, not counted). Needs root.
+# run. Then the deploy latency of a code change to the Python example with warm caches: from
+# the deploy command's start until the gateway answers with the new code (build, rollout,
+# route switch). Builder roots are cached in $CACHE (made on first use, not counted). Needs
+# root.
 #   sudo bench/builds.sh [CACHE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +15,7 @@ BIN=${SPREAD_BIN:-target/release/spread}
 WORK=$(mktemp -d /tmp/spread-bench-builds.XXXXXX)
 export XDG_CONFIG_HOME=$WORK/config
 PORT=7391
+HTTP=7392
 cleanup() {
   pkill -TERM -f "$WORK/data" || true
   sleep 1
@@ -40,7 +44,8 @@ netns_dir = "$WORK/netns"
 nat_table = "spbench_nat"
 filter_table = "spbench_filter"
 TOML
-"$BIN" up --data-dir "$WORK/data" --api-listen 127.0.0.1:$PORT --builder-cache "$CACHE" \
+"$BIN" up --data-dir "$WORK/data" --api-listen 127.0.0.1:$PORT --http-listen 127.0.0.1:$HTTP \
+  --builder-cache "$CACHE" \
   --net-config "$WORK/net.toml" --cgroup-parent /spread-bench >"$WORK/daemon.log" 2>&1 &
 for _ in $(seq 100); do grep -q "Spread is up" "$WORK/daemon.log" && break; sleep 0.1; done
 
@@ -58,6 +63,23 @@ unpacked = sum(len(gzip.open(blob(l["digest"])).read()) for l in manifest["layer
 print(f"{packed / 2**20:.1f} MiB {unpacked / 2**20:.1f} MiB")
 PY
 }
+
+# Deploy latency: a code change to the Python example, warm caches, until the new text is served.
+src=$WORK/src-latency
+cp -r examples/python "$src"
+"$BIN" apps create latency >/dev/null
+"$BIN" deploy "$src" -a latency >/dev/null 2>&1
+latencies=()
+for round in 1 2 3 4 5; do
+  sed -i "s/from Python on Spread!.*\\n/from Python on Spread! round $round\\n/" "$src/app.py"
+  start=$(date +%s%N)
+  "$BIN" deploy "$src" -a latency >"$WORK/latency.$round" 2>&1
+  until curl -sf -H "Host: latency.localhost" "http://127.0.0.1:$HTTP/" | grep -q "round $round"; do
+    sleep 0.02
+  done
+  latencies+=("$(seconds "$start")")
+done
+printf 'deploy latency (code change, warm, until the new code answers): %s s\n\n' "${latencies[*]}"
 
 printf '%-8s %10s %10s %14s %14s\n' stack cold warm compressed unpacked
 for stack in python node go static binary; do

@@ -20,9 +20,11 @@ mod resolv;
 mod rootfs;
 #[allow(unsafe_code)]
 mod sys;
+mod task;
 pub mod uids;
 mod user;
 
 pub use agent::{Agent, Assignment, DRAIN_TIMEOUT, InstanceView, LogDir, Router};
 pub use config::{AgentConfig, InstanceDir};
 pub use executor::AgentError;
+pub use task::TaskEnd;

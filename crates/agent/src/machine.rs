@@ -255,8 +255,14 @@ impl NodeMachine {
                 None => match instance.phase {
                     Phase::Stopping { ref mut then } => *then = AfterStop::Remove,
                     Phase::Crashed { .. } => {
+                        // Its process is gone already: it stops here, and says so.
+                        let status = InstanceStatus {
+                            state: InstanceState::Stopped,
+                            ..instance.status()
+                        };
                         self.instances.remove(&id);
                         self.out.push(Action::Remove { id: id.clone() });
+                        self.out.push(Action::Report(status));
                     }
                     Phase::Starting | Phase::Running { .. } => {
                         instance.phase = Phase::Stopping {

@@ -43,6 +43,9 @@ pub struct AppInfo {
     pub formation: Vec<ProcessFormation>,
     /// Where the app is served, e.g. `http://shop.localhost/`.
     pub url: String,
+    /// Custom domains the app is also served at, e.g. `www.example.com`.
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 /// A config change: keys mapped to a new value, or to `null` to unset them.
@@ -65,6 +68,12 @@ pub struct Release {
     pub image: Option<ReleaseImage>,
     /// The command (argv) of each process type.
     pub processes: BTreeMap<String, Vec<String>>,
+    /// `rolling-out`, `deployed`, `failed` or `superseded`. The live release, the one that
+    /// serves, is the newest `deployed` one.
+    pub status: String,
+    /// Why the rollout failed, when `status` is `failed`.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +184,10 @@ pub struct Instance {
     pub cpu_millis: Option<u64>,
     pub memory_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
+    /// It runs and passed its health check (the app's, or for non-web types, a short steady
+    /// run).
+    #[serde(default)]
+    pub healthy: bool,
 }
 
 /// How an instance's process last ended.
@@ -184,6 +197,50 @@ pub struct InstanceExit {
     pub signal: Option<i32>,
     /// Killed by the kernel for exceeding its memory limit.
     pub oom_killed: bool,
+}
+
+/// `/v1/apps/{app}/domains`: where an app is served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domains {
+    /// `<app>.<node domain>`, e.g. `shop.localhost`; always served.
+    pub default: String,
+    /// Custom domains added with `POST /v1/apps/{app}/domains`, in name order.
+    pub custom: Vec<String>,
+}
+
+/// `POST /v1/apps/{app}/domains`: serve the app at one more domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddDomainRequest {
+    /// E.g. `www.example.com`; stored lower-case and without a trailing dot.
+    pub domain: String,
+}
+
+/// `/v1/apps/{app}/health`: when a new instance counts as ready, and how long a rollout waits
+/// for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// `GET path` must answer 2xx or 3xx; `null` means a TCP connect to `$PORT`.
+    pub path: Option<String>,
+    pub timeout_seconds: u32,
+}
+
+/// `PUT /v1/apps/{app}/health`: replaces the check. An absent or `null` path is the TCP check;
+/// an absent timeout is the default (60 seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetHealthCheck {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+}
+
+/// `POST /v1/apps/{app}/rollback`: make a new release from an earlier one's image, commands and
+/// config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// The release to go back to; absent means the deployed release before the live one.
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 /// One line an instance wrote, as `spread logs` shows it. The logs endpoint answers with
@@ -221,7 +278,8 @@ pub struct RaftStatus {
 }
 
 /// One event of a build from source, streamed as NDJSON (one JSON object per line) by
-/// `POST /v1/apps/{app}/builds`. The last event is `failed` or `released`.
+/// `POST /v1/apps/{app}/builds`. The last event is `failed` or `released`; `rolling_out` comes
+/// before `released`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BuildEvent {
@@ -239,7 +297,10 @@ pub enum BuildEvent {
         #[serde(default)]
         exit_code: Option<i32>,
     },
-    /// The build succeeded and this release was made from it.
+    /// The build succeeded and this release was made from it; its new instances are starting
+    /// beside the running ones and get traffic once all are healthy.
+    RollingOut { release: Release },
+    /// The release is live: its instances serve and the previous ones are stopping.
     Released { release: Release },
 }
 
@@ -268,4 +329,16 @@ pub struct PushedImage {
     pub digest: String,
     /// The release whose image it is.
     pub release: u64,
+}
+
+/// What the gateway saw of an app's requests since the platform started:
+/// `GET /v1/apps/{app}/router`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterSummary {
+    /// Answered requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub requests: [u64; 5],
+    pub in_flight: u64,
+    /// Time to the response's headers, estimated from a histogram; `None` before any request.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }

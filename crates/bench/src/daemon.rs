@@ -55,6 +55,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(&daemon.data_dir)
             .args(["--api-listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0"])
             .args(daemon.sandbox().args())
             .env("HOME", &home)
             .env_remove("XDG_CONFIG_HOME")

@@ -44,8 +44,17 @@ enum Command {
     /// Push a release's image to a registry: `spread images push -a APP REF`.
     #[command(subcommand)]
     Images(cmd::images::ImagesCommand),
-    /// Show an app's releases, newest first.
+    /// Show an app's releases, newest first, with their status; the live one serves.
     Releases,
+    /// Make a new release from an earlier one (its image, commands and config):
+    /// `spread rollback v3 -a APP`; without a version, the deployed release before the live one.
+    Rollback(cmd::rollback::RollbackArgs),
+    /// Show the domains an app is served at, or add and remove custom ones:
+    /// `spread domains add www.example.com -a APP`.
+    Domains(cmd::domains::DomainsArgs),
+    /// Show or set the check new web instances pass before a release serves:
+    /// `spread health set /up --timeout 30s -a APP`.
+    Health(cmd::health::HealthArgs),
     /// Show or change how many instances of each process type run, and their limits:
     /// `spread scale web=2 worker=1 --memory 512M --cpu 0.5`.
     Scale(cmd::scale::ScaleArgs),
@@ -87,6 +96,9 @@ fn main() -> ExitCode {
             Command::Deploy(args) => cmd::deploy::run(&ctx, args).await,
             Command::Images(command) => cmd::images::run(&ctx, command).await,
             Command::Releases => cmd::releases::run(&ctx).await,
+            Command::Rollback(args) => cmd::rollback::run(&ctx, args).await,
+            Command::Domains(args) => cmd::domains::run(&ctx, args).await,
+            Command::Health(args) => cmd::health::run(&ctx, args).await,
             Command::Scale(args) => cmd::scale::run(&ctx, args).await,
             Command::Ps => cmd::ps::run(&ctx).await,
             Command::Logs(args) => cmd::logs::run(&ctx, args).await,

@@ -73,7 +73,14 @@ fn a_first_start_that_cannot_listen_makes_no_token() {
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(common::BIN)
-        .args(["up", "--api-listen", &addr, "--data-dir"])
+        .args([
+            "up",
+            "--api-listen",
+            &addr,
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .env("HOME", dir.path())
         .output()
@@ -117,16 +124,22 @@ fn the_readme_tour_works() {
     let lines: Vec<&str> = releases.lines().collect();
     assert!(
         lines[0].starts_with("VERSION")
+            && lines[0].contains("STATUS")
             && lines[0].contains("DESCRIPTION")
             && lines[0].contains("BY"),
         "{releases}"
     );
     assert!(
-        lines[1].starts_with("v2") && lines[1].contains("Unset FOO") && lines[1].contains("admin"),
+        lines[1].starts_with("v2")
+            && lines[1].contains("deployed (live)")
+            && lines[1].contains("Unset FOO")
+            && lines[1].contains("admin"),
         "{releases}"
     );
     assert!(
-        lines[2].starts_with("v1") && lines[2].contains("Set FOO, GREETING"),
+        lines[2].starts_with("v1")
+            && lines[2].contains("Set FOO, GREETING")
+            && !lines[2].contains("(live)"),
         "{releases}"
     );
 
@@ -167,6 +180,8 @@ fn every_read_command_speaks_json() {
         &["releases", "-a", "shop", "--json"],
         &["scale", "-a", "shop", "--json"],
         &["ps", "-a", "shop", "--json"],
+        &["domains", "-a", "shop", "--json"],
+        &["health", "-a", "shop", "--json"],
         &["status", "--json"],
     ] {
         json(&p.ok(args));
@@ -268,4 +283,114 @@ fn ps_and_logs_of_an_app_with_no_instances_say_what_to_do() {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("No logs from shop"), "{err}");
+}
+
+#[test]
+fn custom_domains_are_added_listed_and_removed() {
+    let p = Platform::start();
+    p.ok(&["apps", "create", "shop"]);
+    let out = p.ok(&["domains", "-a", "shop"]);
+    assert!(
+        out.contains("shop.localhost") && out.contains("default"),
+        "{out}"
+    );
+    assert!(
+        out.contains("spread domains add"),
+        "says how to add one: {out}"
+    );
+
+    let out = p.ok(&["domains", "add", "WWW.Example.com", "-a", "shop"]);
+    assert!(
+        out.contains("Added www.example.com to shop") && out.contains("A record"),
+        "{out}"
+    );
+    let out = p.ok(&["domains", "-a", "shop"]);
+    let custom = out.lines().find(|l| l.starts_with("www.example.com"));
+    assert!(custom.is_some_and(|l| l.contains("custom")), "{out}");
+    let listed = json(&p.ok(&["domains", "-a", "shop", "--json"]));
+    assert_eq!(listed["default"], "shop.localhost");
+    assert_eq!(listed["custom"][0], "www.example.com");
+    let info = json(&p.ok(&["apps", "info", "shop", "--json"]));
+    assert_eq!(info["domains"][0], "www.example.com");
+
+    p.ok(&["apps", "create", "blog"]);
+    let err = p.fails(&["domains", "add", "www.example.com", "-a", "blog"]);
+    assert!(err.contains("already served by app `shop`"), "{err}");
+    let err = p.fails(&["domains", "add", "blog.localhost", "-a", "blog"]);
+    assert!(err.contains("already served at <app>.localhost"), "{err}");
+    let err = p.fails(&["domains", "add", "not a domain", "-a", "blog"]);
+    assert!(err.contains("invalid domain `not a domain`"), "{err}");
+
+    let out = p.ok(&["domains", "remove", "www.example.com", "-a", "shop"]);
+    assert!(out.contains("Removed www.example.com from shop"), "{out}");
+    let err = p.fails(&["domains", "remove", "www.example.com", "-a", "shop"]);
+    assert!(err.contains("has no domain `www.example.com`"), "{err}");
+    let out = p.ok(&["domains", "-a", "shop"]);
+    assert!(!out.contains("custom"), "{out}");
+}
+
+#[test]
+fn health_checks_are_set_shown_and_reset() {
+    let p = Platform::start();
+    p.ok(&["apps", "create", "shop"]);
+    let out = p.ok(&["health", "-a", "shop"]);
+    assert!(
+        out.contains("TCP connect to $PORT") && out.contains("60s"),
+        "{out}"
+    );
+
+    let out = p.ok(&["health", "set", "/up", "--timeout", "2m", "-a", "shop"]);
+    assert!(out.contains("GET /up") && out.contains("120s"), "{out}");
+    let out = p.ok(&["health", "-a", "shop"]);
+    assert!(
+        out.contains("GET /up on $PORT, expecting 2xx or 3xx") && out.contains("120s"),
+        "{out}"
+    );
+    let shown = json(&p.ok(&["health", "-a", "shop", "--json"]));
+    assert_eq!(shown["path"], "/up");
+    assert_eq!(shown["timeout_seconds"], 120);
+
+    let out = p.ok(&["health", "set", "--timeout", "30", "-a", "shop"]);
+    assert!(
+        out.contains("TCP connect to $PORT") && out.contains("30s"),
+        "no path is the TCP check: {out}"
+    );
+
+    let err = p.fails(&["health", "set", "up", "-a", "shop"]);
+    assert!(err.contains("must start with '/'"), "{err}");
+    let err = p.fails(&["health", "set", "/up", "--timeout", "0", "-a", "shop"]);
+    assert!(err.contains("1 to 600 seconds"), "{err}");
+    let err = p.fails(&["health", "set", "/up", "--timeout", "soon", "-a", "shop"]);
+    assert!(err.contains("like 30s, 90 or 2m"), "{err}");
+    let err = p.fails(&["health", "-a", "ghost"]);
+    assert!(err.contains("app `ghost` does not exist"), "{err}");
+
+    let out = p.ok(&["health", "reset", "-a", "shop"]);
+    assert!(
+        out.contains("back to the default") && out.contains("TCP connect"),
+        "{out}"
+    );
+    let shown = json(&p.ok(&["health", "-a", "shop", "--json"]));
+    assert_eq!(shown["path"], serde_json::Value::Null);
+    assert_eq!(shown["timeout_seconds"], 60);
+}
+
+#[test]
+fn rollback_errors_say_what_to_do() {
+    let p = Platform::start();
+    p.ok(&["apps", "create", "shop"]);
+    let err = p.fails(&["rollback", "-a", "shop"]);
+    assert!(
+        err.contains("no earlier deployed release") && err.contains("spread rollback vN"),
+        "{err}"
+    );
+    let err = p.fails(&["rollback", "v9", "-a", "shop"]);
+    assert!(err.contains("release v9 does not exist"), "{err}");
+    let err = p.fails(&["rollback", "nine", "-a", "shop"]);
+    assert!(err.contains("like v3 or 3"), "{err}");
+    p.ok(&["config", "set", "A=1", "-a", "shop"]);
+    let err = p.fails(&["rollback", "1", "-a", "shop"]);
+    assert!(err.contains("v1 has no image to roll back to"), "{err}");
+    let err = p.fails(&["rollback", "-a", "ghost"]);
+    assert!(err.contains("app `ghost` does not exist"), "{err}");
 }

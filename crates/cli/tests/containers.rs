@@ -256,7 +256,8 @@ fn a_killed_process_is_restarted_and_a_restarted_daemon_supervises_without_resta
 
 #[test]
 fn a_crash_loop_backs_off_and_shows_in_ps_and_logs() {
-    let (p, _image) = deployed(&["MODE=crash"]);
+    // It serves long enough to go live, then crashes: a crash loop of the live release.
+    let (p, _image) = deployed(&["MODE=crash", "AFTER_MS=3000"]);
     let lines = p.wait_until("five crashes", || {
         let lines = log_lines(&p);
         let starts: Vec<Value> = lines
@@ -323,7 +324,8 @@ fn exceeding_the_memory_limit_is_reported_as_oom_killed() {
     let image = probe_image();
     let p = Platform::with_agent();
     p.ok(&["apps", "create", "probe"]);
-    p.ok(&["config", "set", "MODE=oom", "-a", "probe"]);
+    // It serves long enough to go live, then eats memory.
+    p.ok(&["config", "set", "MODE=oom", "AFTER_MS=3000", "-a", "probe"]);
     p.ok(&["scale", "web", "--memory", "32M", "-a", "probe"]);
     p.ok(&["deploy", "--image", &image.reference, "-a", "probe"]);
     let instance = p.wait_until("an OOM kill", || {
@@ -481,4 +483,28 @@ fn blobs_and_layers_no_release_refers_to_are_garbage_collected() {
     p.wait_until("every blob and layer to be collected", || {
         (names_in(&blobs_dir).is_empty() && names_in(&layers_dir).is_empty()).then_some(())
     });
+}
+
+#[test]
+fn a_release_whose_instances_crash_at_once_fails_its_rollout_and_stops_them() {
+    let image = probe_image();
+    let p = Platform::with_agent();
+    p.ok(&["apps", "create", "probe"]);
+    p.ok(&["config", "set", "MODE=crash", "-a", "probe"]);
+    let err = p.fails(&["deploy", "--image", &image.reference, "-a", "probe"]);
+    assert!(
+        err.contains("v2 failed to roll out: web.1 exited with code 3 before it became healthy"),
+        "{err}"
+    );
+    p.wait_until("the failed release's instance gone", || {
+        ps(&p).is_empty().then_some(())
+    });
+    let releases: Value =
+        serde_json::from_str(&p.ok(&["releases", "-a", "probe", "--json"])).unwrap();
+    assert_eq!(releases[0]["status"], "failed", "{releases}");
+    let out = p.ok(&["releases", "-a", "probe"]);
+    assert!(
+        out.contains("exited with code 3"),
+        "the reason is shown: {out}"
+    );
 }

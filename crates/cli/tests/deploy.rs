@@ -45,7 +45,7 @@ fn an_image_from_a_registry_becomes_a_release_with_its_command() {
     let reference = format!("127.0.0.1:{}/shop:1", registry.port());
     let out = p.ok(&["deploy", "--image", &reference, "-a", "shop"]);
     assert!(
-        out.contains("release v2") && out.contains("web: /bin/hello --greeting amd64"),
+        out.contains("v2 serves now") && out.contains("web: /bin/hello --greeting amd64"),
         "{out}"
     );
 

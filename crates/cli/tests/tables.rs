@@ -18,6 +18,8 @@ fn tables_read_like_this() {
         "shop",
     ]);
     p.ok(&["config", "unset", "GREETING", "-a", "shop"]);
+    p.ok(&["domains", "add", "www.example.com", "-a", "shop"]);
+    p.ok(&["health", "set", "/up", "--timeout", "30s", "-a", "shop"]);
     let outputs = [
         ("apps list", p.ok(&["apps", "list"])),
         ("apps info", p.ok(&["apps", "info", "shop"])),
@@ -31,6 +33,9 @@ fn tables_read_like_this() {
             ]),
         ),
         ("ps", p.ok(&["ps", "-a", "shop"])),
+        ("domains", p.ok(&["domains", "-a", "shop"])),
+        ("domains (none)", p.ok(&["domains", "-a", "blog"])),
+        ("health", p.ok(&["health", "-a", "shop"])),
     ];
     let mut all = String::new();
     for (command, out) in outputs {

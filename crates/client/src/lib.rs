@@ -10,8 +10,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spread_api::{
-    AppInfo, AppSummary, ConfigPatch, ConfigVars, CreateAppRequest, DeployRequest, ErrorBody,
-    FormationPatch, Instance, LogLine, ProcessFormation, PushImageRequest, PushedImage, Release,
+    AddDomainRequest, AppInfo, AppSummary, ConfigPatch, ConfigVars, CreateAppRequest,
+    DeployRequest, Domains, ErrorBody, FormationPatch, HealthCheck, Instance, LogLine,
+    ProcessFormation, PushImageRequest, PushedImage, Release, RollbackRequest, SetHealthCheck,
     Status,
 };
 
@@ -225,6 +226,78 @@ impl Client {
         self.get(&["v1", "apps", app, "releases"]).await
     }
 
+    /// One release, e.g. to see whether its rollout has finished.
+    pub async fn release(&self, app: &str, version: u64) -> Result<Release> {
+        self.get(&["v1", "apps", app, "releases", &version.to_string()])
+            .await
+    }
+
+    /// Makes a new release from an earlier one's image, commands and config: `version`, or
+    /// without one the deployed release before the live one. The new release rolls out.
+    pub async fn rollback(&self, app: &str, version: Option<u64>) -> Result<Release> {
+        let req = RollbackRequest { version };
+        let body = self
+            .send(Method::POST, &["v1", "apps", app, "rollback"], Some(&req))
+            .await?;
+        self.expect_body(body)
+    }
+
+    /// Where the app is served: its default host and its custom domains.
+    pub async fn domains(&self, app: &str) -> Result<Domains> {
+        self.get(&["v1", "apps", app, "domains"]).await
+    }
+
+    pub async fn add_domain(&self, app: &str, domain: &str) -> Result<Domains> {
+        let req = AddDomainRequest {
+            domain: domain.to_owned(),
+        };
+        let body = self
+            .send(Method::POST, &["v1", "apps", app, "domains"], Some(&req))
+            .await?;
+        self.expect_body(body)
+    }
+
+    pub async fn remove_domain(&self, app: &str, domain: &str) -> Result<Domains> {
+        let body = self
+            .send(
+                Method::DELETE,
+                &["v1", "apps", app, "domains", domain],
+                None::<&()>,
+            )
+            .await?;
+        self.expect_body(body)
+    }
+
+    pub async fn health(&self, app: &str) -> Result<HealthCheck> {
+        self.get(&["v1", "apps", app, "health"]).await
+    }
+
+    /// Replaces the app's health check: `GET path` (or, without one, a TCP connect to
+    /// `$PORT`), waited for `timeout_seconds` (or the server's default, 60).
+    pub async fn set_health(
+        &self,
+        app: &str,
+        path: Option<&str>,
+        timeout_seconds: Option<u32>,
+    ) -> Result<HealthCheck> {
+        let req = SetHealthCheck {
+            path: path.map(str::to_owned),
+            timeout_seconds,
+        };
+        let body = self
+            .send(Method::PUT, &["v1", "apps", app, "health"], Some(&req))
+            .await?;
+        self.expect_body(body)
+    }
+
+    /// Back to the default check: a TCP connect to `$PORT`, waited for 60 seconds.
+    pub async fn reset_health(&self, app: &str) -> Result<HealthCheck> {
+        let body = self
+            .send(Method::DELETE, &["v1", "apps", app, "health"], None::<&()>)
+            .await?;
+        self.expect_body(body)
+    }
+
     pub async fn formation(&self, app: &str) -> Result<Vec<ProcessFormation>> {
         self.get(&["v1", "apps", app, "formation"]).await
     }
@@ -243,6 +316,11 @@ impl Client {
     /// The app's instances on the platform's node, with their state and usage.
     pub async fn instances(&self, app: &str) -> Result<Vec<Instance>> {
         self.get(&["v1", "apps", app, "instances"]).await
+    }
+
+    /// What the gateway saw of the app's requests since the platform started.
+    pub async fn router(&self, app: &str) -> Result<spread_api::RouterSummary> {
+        self.get(&["v1", "apps", app, "router"]).await
     }
 
     /// Calls `on_line` with each line the app's instances wrote, oldest first. With
@@ -265,6 +343,9 @@ impl Client {
             }
             if query.follow {
                 pairs.append_pair("follow", "true");
+            }
+            if let Some(source) = &query.source {
+                pairs.append_pair("source", source);
             }
         }
         let mut response = self
@@ -306,6 +387,8 @@ pub struct LogsQuery {
     pub lines: Option<u32>,
     pub process: Option<String>,
     pub follow: bool,
+    /// `app`, `spread` or `router`: only the lines that one wrote.
+    pub source: Option<String>,
 }
 
 /// Splits a body that arrives in chunks into its lines, whichever way the chunks cut it.

@@ -87,6 +87,7 @@ async fn logs_arrive_whole_and_a_follow_goes_on_until_the_caller_stops() {
         lines: Some(1),
         process: Some("web".to_owned()),
         follow: true,
+        source: None,
     };
     let writer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;

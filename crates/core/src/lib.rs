@@ -25,7 +25,9 @@ pub use model::{
     Timestamp, Token, TokenId,
 };
 pub use name::{AppName, ConfigKey, DomainName, NameError, ProcessType};
-pub use plan::{DEFAULT_PORT, DesiredInstance, desired_instances, expand, release_instances};
+pub use plan::{
+    DEFAULT_PORT, DesiredInstance, desired_instances, expand, release_instances, release_task,
+};
 pub use rejection::Rejection;
 pub use rollout::{AppRoutes, Observed, RouteBackend, finished_rollouts, label, port, routes};
 pub use snapshot::{SCHEMA_VERSION, SnapshotError, decode_snapshot, encode_snapshot};

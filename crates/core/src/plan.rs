@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{App, AppId, Release};
+use crate::model::{App, AppId, ProcessFormation, Release, ReleaseImage, ReleaseStatus};
 use crate::name::{AppName, ProcessType};
 use crate::state::State;
 
@@ -67,13 +67,56 @@ pub fn release_instances(app: &App, release: &Release) -> Vec<DesiredInstance> {
     out
 }
 
+/// The one-off instance that runs a release command (the Procfile's `release:`) before
+/// `image` is released: process type `release`, with the environment the release's own
+/// instances will get. `key` (e.g. the build's ID) makes its ID unique.
+pub fn release_task(
+    app: &App,
+    image: ReleaseImage,
+    argv: Vec<String>,
+    key: &str,
+) -> DesiredInstance {
+    let process = ProcessType::parse("release").expect("`release` is a valid process type");
+    let release = Release {
+        version: app.next_version(),
+        description: String::new(),
+        config: app.config.clone(),
+        created_at: app.created_at,
+        created_by: String::new(),
+        created_by_token: None,
+        image: Some(image),
+        processes: BTreeMap::new(),
+        status: ReleaseStatus::RollingOut,
+    };
+    let mut task = instance(
+        app,
+        &release,
+        &process,
+        &argv,
+        1,
+        &ProcessFormation::with_quantity(1),
+    );
+    let hash = fnv1a(format!("{}/release/{key}", app.id).as_bytes());
+    let mut prefix = format!("{}-release", app.name);
+    prefix.truncate(64 - 1 - 12);
+    task.id = format!(
+        "{}-{:012x}",
+        prefix.trim_end_matches('-'),
+        hash & 0xffff_ffff_ffff
+    );
+    if let Some((_, value)) = task.env.iter_mut().find(|(k, _)| k == "SPREAD_INSTANCE") {
+        value.clone_from(&task.id);
+    }
+    task
+}
+
 fn instance(
     app: &App,
     release: &Release,
     process: &ProcessType,
     argv: &[String],
     index: u32,
-    formation: &crate::model::ProcessFormation,
+    formation: &ProcessFormation,
 ) -> DesiredInstance {
     let image = release
         .image

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-use spread_core::AppId;
+use spread_core::{AppId, DesiredInstance};
 
 /// One build of uploaded source.
 #[derive(Debug, Clone)]
@@ -59,10 +59,16 @@ pub type BuildEvents = tokio::sync::mpsc::UnboundedSender<spread_api::BuildEvent
 /// A build running on this node.
 pub type BuildFuture = Pin<Box<dyn Future<Output = Result<BuiltImage, BuildFailure>> + Send>>;
 
+/// A release command running on this node.
+pub type TaskFuture = Pin<Box<dyn Future<Output = Result<(), BuildFailure>> + Send>>;
+
 /// This node's builder.
 pub trait NodeBuilder: Send + Sync + 'static {
     /// Builds the uploaded source into an image.
     fn build(&self, request: BuildRequest, events: BuildEvents) -> BuildFuture;
+    /// Runs a release command (`task`, an instance of process type `release`) once to its
+    /// end, sending what it prints as `output` events; fails unless it exits with 0.
+    fn run_release(&self, task: DesiredInstance, events: BuildEvents) -> TaskFuture;
 }
 
 /// A node without a builder: every build fails and says so.
@@ -74,6 +80,14 @@ impl NodeBuilder for NoBuilder {
         Box::pin(async {
             Err(BuildFailure::new(
                 "this node has no builder; deploy a built image with `spread deploy --image REF`",
+            ))
+        })
+    }
+
+    fn run_release(&self, _task: DesiredInstance, _events: BuildEvents) -> TaskFuture {
+        Box::pin(async {
+            Err(BuildFailure::new(
+                "this node runs no containers, so the release command cannot run",
             ))
         })
     }

@@ -89,10 +89,13 @@ impl ApiError {
             Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_failed", None),
             Self::Rejected(r) => {
                 let status = match r {
-                    Rejection::AppNotFound { .. } => StatusCode::NOT_FOUND,
-                    Rejection::AppExists { .. } | Rejection::TokenExists { .. } => {
-                        StatusCode::CONFLICT
-                    }
+                    Rejection::AppNotFound { .. }
+                    | Rejection::ReleaseNotFound { .. }
+                    | Rejection::DomainNotFound { .. } => StatusCode::NOT_FOUND,
+                    Rejection::AppExists { .. }
+                    | Rejection::TokenExists { .. }
+                    | Rejection::DomainTaken { .. }
+                    | Rejection::NotRollingOut { .. } => StatusCode::CONFLICT,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 (status, r.code(), r.field())

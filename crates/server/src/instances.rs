@@ -1,9 +1,10 @@
 //! What the API knows of the instances on this node: a narrow view that the node agent
 //! provides, so the control plane never touches the container runtime itself.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use spread_core::AppId;
+use spread_core::{AppId, DesiredInstance, Observed};
 
 /// Where one instance's logs are kept: a monitor state dir (see `spread_oci::monitor`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,22 @@ pub trait NodeInstances: Send + Sync + 'static {
     /// Makes the pulled image `manifest` ready to run for `app` (its layers unpacked), or
     /// says why it cannot run, e.g. a layer that would write outside its root. Blocking.
     fn prepare_image(&self, app: &AppId, manifest: &str) -> Result<(), String>;
+    /// What this node sees of the `wanted` instances, for rollouts. The default, for a node
+    /// that runs no instances, has nothing to wait for: every one counts as healthy.
+    fn observe(&self, wanted: &[DesiredInstance]) -> BTreeMap<String, Observed> {
+        wanted
+            .iter()
+            .map(|i| (i.id.clone(), Observed::Healthy))
+            .collect()
+    }
+    /// The node gateway's metrics in Prometheus' text format, appended to `/metrics`.
+    fn metrics(&self) -> String {
+        String::new()
+    }
+    /// What the node gateway saw of the app's requests, if it served any.
+    fn router(&self, _app: &str) -> Option<spread_api::RouterSummary> {
+        None
+    }
 }
 
 /// A node without an agent: no instances and no logs.

@@ -12,6 +12,7 @@ mod extract;
 mod instances;
 mod logs;
 mod metrics;
+mod rollouts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::time::Instant;
 pub use auth::{ParsedToken, hash_secret};
 pub use builds::{
     BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, NoBuilder, NodeBuilder,
+    TaskFuture,
 };
 pub use config::{DEFAULT_MAX_UPLOAD_BYTES, ServerConfig};
 pub use error::ApiError;
@@ -66,6 +68,8 @@ pub struct Server {
     state: AppState,
     listener: TcpListener,
     admin_token: Option<String>,
+    /// Whether the rollout controller runs (it starts with the first router).
+    controlling: std::sync::atomic::AtomicBool,
 }
 
 impl Server {
@@ -107,6 +111,7 @@ impl Server {
             state,
             listener,
             admin_token,
+            controlling: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -138,16 +143,33 @@ impl Server {
         self.state.builder = builder;
     }
 
-    /// The API as a router, for tests that call it without a socket.
+    /// The API as a router, for tests that call it without a socket. The rollout controller
+    /// starts with it, so set the node's instances first.
     pub fn router(&self) -> axum::Router {
+        self.control();
         api::router(self.state.clone())
+    }
+
+    /// Starts the rollout controller, once.
+    fn control(&self) {
+        if self
+            .controlling
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        tokio::spawn(rollouts::run(
+            self.state.raft.clone(),
+            self.state.instances.clone(),
+            self.state.stopping.subscribe(),
+        ));
     }
 
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let router = api::router(self.state.clone());
+        let router = self.router();
         let stopping = self.state.stopping.clone();
         let shutdown = async move {
             shutdown.await;

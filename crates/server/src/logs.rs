@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use spread_api::LogLine;
 use spread_core::{AppId, ProcessType};
-use spread_oci::monitor::{self, Position};
+use spread_oci::monitor::{self, Position, Stream};
 
 use crate::instances::{LogSource, NodeInstances};
 
@@ -18,6 +18,35 @@ pub(crate) struct AppLogs {
     pub instances: Arc<dyn NodeInstances>,
     pub app: AppId,
     pub process: Option<ProcessType>,
+    pub source: Option<Source>,
+}
+
+/// Who wrote a line: the app (its stdout and stderr), Spread about the app's instances, or
+/// the gateway (one access line per request), like Heroku's `--source app` and `--dyno router`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    App,
+    Spread,
+    Router,
+}
+
+impl Source {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "app" => Some(Self::App),
+            "spread" => Some(Self::Spread),
+            "router" => Some(Self::Router),
+            _ => None,
+        }
+    }
+
+    fn keeps(self, stream: Stream) -> bool {
+        match self {
+            Self::App => matches!(stream, Stream::Stdout | Stream::Stderr),
+            Self::Spread => stream == Stream::Platform,
+            Self::Router => stream == Stream::Router,
+        }
+    }
 }
 
 /// How far each source has been read, to read on from there.
@@ -48,7 +77,7 @@ impl AppLogs {
                     continue;
                 }
             };
-            lines.extend(these.into_iter().map(|line| convert(&source, line)));
+            lines.extend(self.kept(&source, these));
             cursor.positions.insert(key(&source), position);
         }
         lines.sort_by_key(|l| l.at);
@@ -70,7 +99,7 @@ impl AppLogs {
                 .unwrap_or_else(Position::start);
             match monitor::follow(&source.dir, from) {
                 Ok((these, position)) => {
-                    lines.extend(these.into_iter().map(|line| convert(&source, line)));
+                    lines.extend(self.kept(&source, these));
                     positions.insert(key, position);
                 }
                 Err(e) => {
@@ -83,6 +112,22 @@ impl AppLogs {
         cursor.positions = positions;
         lines.sort_by_key(|l| l.at);
         lines
+    }
+}
+
+impl AppLogs {
+    /// The lines of `source` the reader asked for. A source holds one kind of line (a
+    /// monitor's log the app's, an events dir Spread's, a router dir the gateway's), so
+    /// filtering after a tail of `n` loses nothing.
+    fn kept<'a>(
+        &'a self,
+        source: &'a LogSource,
+        lines: Vec<monitor::LogLine>,
+    ) -> impl Iterator<Item = LogLine> + 'a {
+        lines
+            .into_iter()
+            .filter(|line| self.source.is_none_or(|s| s.keeps(line.stream)))
+            .map(|line| convert(source, line))
     }
 }
 

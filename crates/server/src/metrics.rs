@@ -60,8 +60,7 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("spread_raft_last_applied_index").set(raft.last_applied.unwrap_or(0) as f64);
     metrics::gauge!("spread_raft_last_log_index").set(raft.last_log_index.unwrap_or(0) as f64);
     metrics::gauge!("spread_apps").set(state.raft.read(|s| s.apps().count()) as f64);
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        handle().render(),
-    )
+    let mut text = handle().render();
+    text.push_str(&state.instances.metrics());
+    ([("content-type", "text/plain; version=0.0.4")], text)
 }

@@ -2,11 +2,14 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{api, assert_error};
+use common::{Api, FakeNode, api, api_with, assert_error};
 use proptest::prelude::*;
 use serde_json::json;
+use spread_server::NoBuilder;
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -294,6 +297,256 @@ async fn status_and_metrics_report_the_raft_node() {
     assert!(text.contains("spread_api_requests_total"), "{text}");
 }
 
+// === domains ===
+
+#[tokio::test]
+async fn custom_domains_are_added_listed_and_removed() {
+    let api = api().await;
+    api.create("shop").await;
+    let (status, domains) = api.call(Method::GET, "/v1/apps/shop/domains", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        domains,
+        json!({ "default": "shop.localhost", "custom": [] })
+    );
+
+    let (status, domains) = add_domain(&api, "shop", "WWW.Example.com.").await;
+    assert_eq!(status, StatusCode::CREATED, "{domains}");
+    assert_eq!(
+        domains,
+        json!({ "default": "shop.localhost", "custom": ["www.example.com"] }),
+        "stored in its canonical spelling"
+    );
+    add_domain(&api, "shop", "example.com").await;
+    let (_, domains) = api.call(Method::GET, "/v1/apps/shop/domains", None).await;
+    assert_eq!(domains["custom"], json!(["example.com", "www.example.com"]));
+    let (_, app) = api.call(Method::GET, "/v1/apps/shop", None).await;
+    assert_eq!(app["domains"], json!(["example.com", "www.example.com"]));
+
+    let (status, domains) = api
+        .call(
+            Method::DELETE,
+            "/v1/apps/shop/domains/www.example.com",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{domains}");
+    assert_eq!(domains["custom"], json!(["example.com"]));
+    let (status, body) = api
+        .call(
+            Method::DELETE,
+            "/v1/apps/shop/domains/www.example.com",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "domain_not_found");
+    assert_eq!(body["field"], "domain");
+}
+
+#[tokio::test]
+async fn domains_of_an_unknown_app_are_404() {
+    let api = api().await;
+    let (status, body) = api.call(Method::GET, "/v1/apps/ghost/domains", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "app_not_found");
+    let (status, body) = add_domain(&api, "ghost", "www.example.com").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "app_not_found");
+    let (status, body) = api
+        .call(
+            Method::DELETE,
+            "/v1/apps/ghost/domains/www.example.com",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "app_not_found");
+}
+
+#[tokio::test]
+async fn invalid_domains_are_refused_naming_the_field_and_the_rule() {
+    let api = api().await;
+    api.create("shop").await;
+    for (bad, rule) in [
+        ("exa mple.com", "each label"),
+        ("10.0.0.1", "an IP address is not a domain"),
+        ("*.example.com", "each label"),
+        ("", "1 to 253 characters"),
+    ] {
+        let (status, body) = add_domain(&api, "shop", bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_error(&body, "invalid_domain");
+        assert_eq!(body["field"], "domain");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("invalid domain") && message.contains(rule),
+            "{bad}: {message}"
+        );
+    }
+    let (status, body) = api
+        .call(Method::DELETE, "/v1/apps/shop/domains/a_b.com", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "invalid_domain");
+}
+
+#[tokio::test]
+async fn a_domain_another_app_serves_is_409() {
+    let api = api().await;
+    api.create("shop").await;
+    api.create("blog").await;
+    let (status, _) = add_domain(&api, "shop", "www.example.com").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = add_domain(&api, "blog", "WWW.example.com").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "domain_taken");
+    assert!(
+        body["message"].as_str().unwrap().contains("app `shop`"),
+        "{body}"
+    );
+    let (_, domains) = api.call(Method::GET, "/v1/apps/blog/domains", None).await;
+    assert_eq!(domains["custom"], json!([]));
+}
+
+#[tokio::test]
+async fn domains_under_the_nodes_own_domain_are_refused() {
+    let api = api().await;
+    api.create("shop").await;
+    let (status, body) = add_domain(&api, "shop", "foo.localhost").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "domain_reserved");
+    assert_eq!(body["field"], "domain");
+    assert!(
+        body["message"].as_str().unwrap().contains("shop.localhost"),
+        "{body}"
+    );
+
+    let api = api_with(
+        Arc::new(FakeNode::default()),
+        Arc::new(NoBuilder),
+        |config| config.domain = "apps.example.com".to_owned(),
+    )
+    .await;
+    api.create("shop").await;
+    for reserved in [
+        "apps.example.com",
+        "x.apps.example.com",
+        "a.b.APPS.example.com",
+    ] {
+        let (status, body) = add_domain(&api, "shop", reserved).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reserved}");
+        assert_error(&body, "domain_reserved");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("shop.apps.example.com"),
+            "{body}"
+        );
+    }
+    let (status, domains) = add_domain(&api, "shop", "example.com").await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the parent domain is not the node's"
+    );
+    assert_eq!(domains["default"], "shop.apps.example.com");
+}
+
+// === health checks ===
+
+#[tokio::test]
+async fn health_checks_are_shown_set_and_reset() {
+    let api = api().await;
+    api.create("shop").await;
+    let default = json!({ "path": null, "timeout_seconds": 60 });
+    let (status, health) = api.call(Method::GET, "/v1/apps/shop/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health, default);
+
+    let (status, health) = set_health(&api, json!({ "path": "/up", "timeout_seconds": 30 })).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health, json!({ "path": "/up", "timeout_seconds": 30 }));
+    let (_, shown) = api.call(Method::GET, "/v1/apps/shop/health", None).await;
+    assert_eq!(shown, health);
+
+    let (_, health) = set_health(&api, json!({ "path": "/ready" })).await;
+    assert_eq!(
+        health,
+        json!({ "path": "/ready", "timeout_seconds": 60 }),
+        "a missing timeout is the default"
+    );
+    let (_, health) = set_health(&api, json!({ "timeout_seconds": 120 })).await;
+    assert_eq!(
+        health,
+        json!({ "path": null, "timeout_seconds": 120 }),
+        "a missing path is the TCP check"
+    );
+
+    let (status, health) = api.call(Method::DELETE, "/v1/apps/shop/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health, default);
+    let (_, shown) = api.call(Method::GET, "/v1/apps/shop/health", None).await;
+    assert_eq!(shown, default);
+}
+
+#[tokio::test]
+async fn invalid_health_checks_are_refused_and_change_nothing() {
+    let api = api().await;
+    api.create("shop").await;
+    set_health(&api, json!({ "path": "/up" })).await;
+    for (bad, rule) in [
+        (json!({ "path": "up" }), "starts with '/'"),
+        (json!({ "path": "" }), "starts with '/'"),
+        (json!({ "path": "/a b" }), "printable ASCII"),
+        (json!({ "timeout_seconds": 0 }), "1 to 600 seconds"),
+        (json!({ "timeout_seconds": 601 }), "1 to 600 seconds"),
+    ] {
+        let (status, body) = set_health(&api, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_error(&body, "invalid_health_check");
+        assert!(
+            body["message"].as_str().unwrap().contains(rule),
+            "{bad}: {body}"
+        );
+    }
+    let (status, body) = set_health(&api, json!({ "timeout_seconds": -1 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "malformed_json");
+    let (_, shown) = api.call(Method::GET, "/v1/apps/shop/health", None).await;
+    assert_eq!(shown, json!({ "path": "/up", "timeout_seconds": 60 }));
+}
+
+#[tokio::test]
+async fn health_checks_of_an_unknown_app_are_404() {
+    let api = api().await;
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(json!({ "path": "/up" }))),
+        (Method::DELETE, None),
+    ] {
+        let (status, body) = api
+            .call(method.clone(), "/v1/apps/ghost/health", body)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+        assert_error(&body, "app_not_found");
+    }
+}
+
+/// `POST /v1/apps/{app}/domains` with `domain`.
+async fn add_domain(api: &Api, app: &str, domain: &str) -> (StatusCode, serde_json::Value) {
+    let body = json!({ "domain": domain });
+    api.call(Method::POST, &format!("/v1/apps/{app}/domains"), Some(body))
+        .await
+}
+
+/// `PUT /v1/apps/shop/health` with `body`.
+async fn set_health(api: &Api, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    api.call(Method::PUT, "/v1/apps/shop/health", Some(body))
+        .await
+}
+
 // === no input makes the server fail ===
 
 fn arb_path() -> impl Strategy<Value = String> {
@@ -303,6 +556,11 @@ fn arb_path() -> impl Strategy<Value = String> {
         "[a-zA-Z0-9%._-]{0,20}".prop_map(|a| format!("/v1/apps/{a}/config")),
         "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/formation")),
         "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/instances")),
+        "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/domains")),
+        ("[a-z]{1,5}", "[a-zA-Z0-9%._-]{0,20}")
+            .prop_map(|(a, d)| format!("/v1/apps/{a}/domains/{d}")),
+        "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/health")),
+        "[a-z]{1,5}".prop_map(|a| format!("/v1/apps/{a}/rollback")),
         // A followed log never ends, so it is left out here.
         ("[a-z]{1,5}", "[a-z0-9=&-]{0,20}")
             .prop_map(|(a, q)| format!("/v1/apps/{a}/logs?{}", q.replace("follow=true", ""))),
@@ -320,6 +578,11 @@ fn arb_body() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::btree_map(".{0,12}", proptest::option::of(".{0,12}"), 0..4)
             .prop_map(|m| serde_json::to_vec(&m).unwrap()),
         (".{0,12}").prop_map(|n| serde_json::to_vec(&json!({ "name": n })).unwrap()),
+        (".{0,12}").prop_map(|d| serde_json::to_vec(&json!({ "domain": d })).unwrap()),
+        (proptest::option::of(".{0,12}"), any::<Option<i64>>()).prop_map(|(p, t)| {
+            serde_json::to_vec(&json!({ "path": p, "timeout_seconds": t })).unwrap()
+        }),
+        any::<Option<i64>>().prop_map(|v| serde_json::to_vec(&json!({ "version": v })).unwrap()),
         proptest::collection::btree_map(".{0,8}", any::<i64>(), 0..3)
             .prop_map(|m| serde_json::to_vec(&json!({ "quantities": m })).unwrap()),
         (".{0,8}", any::<Option<i64>>(), any::<Option<u64>>()).prop_map(|(t, m, c)| {
@@ -334,13 +597,19 @@ fn no_request_makes_the_server_fail() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let api = runtime.block_on(api());
     runtime.block_on(api.create("a"));
-    let methods = [Method::GET, Method::POST, Method::PATCH, Method::DELETE];
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PATCH,
+        Method::DELETE,
+        Method::PUT,
+    ];
     let config = ProptestConfig {
         cases: 300,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(path in arb_path(), body in arb_body(), m in 0usize..4)| {
+    proptest!(config, |(path in arb_path(), body in arb_body(), m in 0usize..5)| {
         let (status, value) = runtime.block_on(api.raw(methods[m].clone(), &path, Some(&api.token), Body::from(body)));
         prop_assert!(!status.is_server_error(), "{} {} -> {} {}", methods[m], path, status, value);
         if !status.is_success() {

@@ -146,11 +146,15 @@ async fn a_build_streams_its_steps_and_ends_with_the_release_it_made() {
 
     let events = api.build("shop", source.clone()).await;
 
-    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events.len(), 4, "{events:?}");
     assert_eq!(events[..2], [step, output]);
-    let BuildEvent::Released { release } = &events[2] else {
+    let BuildEvent::RollingOut { release: rolling } = &events[2] else {
+        panic!("the release rolls out first: {events:?}");
+    };
+    let BuildEvent::Released { release } = &events[3] else {
         panic!("the last event is the release: {events:?}");
     };
+    assert_eq!(rolling.version, 2);
     assert_eq!(release.version, 2);
     let seen = builder.seen();
     assert_eq!(seen.len(), 1);
@@ -182,6 +186,88 @@ async fn a_build_streams_its_steps_and_ends_with_the_release_it_made() {
         newest["config"]["GREETING"], "hi",
         "a build keeps the config"
     );
+}
+
+#[tokio::test]
+async fn the_release_command_runs_before_the_release_with_its_environment() {
+    let (builder, dyn_builder) = fake_builder();
+    let api = api_with(Arc::new(FakeNode::default()), dyn_builder, |_| {}).await;
+    api.create_app("shop").await;
+    api.set_config(json!({ "DATABASE_URL": "postgres://db/shop" }))
+        .await;
+    let image = put_image(&api.images(), "amd64");
+    let mut with_release = built(&image);
+    with_release.release_command = Some(argv(&["/bin/migrate", "$DATABASE_URL"]));
+    builder.ends(Ok(with_release));
+
+    let events = api.build("shop", b"source".to_vec()).await;
+
+    let tasks = builder.tasks();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].argv, argv(&["/bin/migrate", "postgres://db/shop"]));
+    assert_eq!(tasks[0].process.as_str(), "release");
+    assert_eq!(
+        tasks[0].release, 2,
+        "it gets the environment of the release to be"
+    );
+    assert!(
+        matches!(&events[0], BuildEvent::Step { name } if name.contains("/bin/migrate $DATABASE_URL")),
+        "{events:?}"
+    );
+    assert!(matches!(&events[1], BuildEvent::Output { line } if line.contains("release task")));
+    assert!(
+        matches!(events.last(), Some(BuildEvent::Released { release }) if release.version == 2),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_release_command_releases_nothing() {
+    let (builder, dyn_builder) = fake_builder();
+    let api = api_with(Arc::new(FakeNode::default()), dyn_builder, |_| {}).await;
+    api.create_app("shop").await;
+    let image = put_image(&api.images(), "amd64");
+    let mut with_release = built(&image);
+    with_release.release_command = Some(argv(&["/bin/migrate"]));
+    builder.ends(Ok(with_release));
+    builder.release_fails(BuildFailure {
+        message: "the release command exited with code 3; nothing was released".to_owned(),
+        step: Some("release command".to_owned()),
+        exit_code: Some(3),
+    });
+
+    let events = api.build("shop", b"source".to_vec()).await;
+
+    assert!(
+        matches!(events.last(), Some(BuildEvent::Failed { exit_code: Some(3), step: Some(step), .. }) if step == "release command"),
+        "{events:?}"
+    );
+    let (_, body) = api.call(Method::GET, "/v1/apps/shop/releases", None).await;
+    assert_eq!(body, json!([]), "nothing was released");
+}
+
+#[tokio::test]
+async fn a_rollout_that_fails_ends_the_build_with_its_reason() {
+    let (builder, dyn_builder) = fake_builder();
+    let node = Arc::new(FakeNode::default());
+    let api = api_with(node.clone(), dyn_builder, |_| {}).await;
+    api.create_app("shop").await;
+    let image = put_image(&api.images(), "amd64");
+    builder.ends(Ok(built(&image)));
+    node.fail_instances("exited with code 1");
+
+    let events = api.build("shop", b"source".to_vec()).await;
+
+    let Some(BuildEvent::Failed { message, .. }) = events.last() else {
+        panic!("the build fails: {events:?}");
+    };
+    assert!(
+        message.contains("v1 failed to roll out: web.1 exited with code 1"),
+        "{message}"
+    );
+    assert!(message.contains("nothing was serving before"), "{message}");
+    let (_, body) = api.call(Method::GET, "/v1/apps/shop/releases", None).await;
+    assert_eq!(body[0]["status"], "failed", "{body}");
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ fn instance(id: &str, process_type: &str, index: u32) -> Instance {
         cpu_millis: None,
         memory_bytes: None,
         memory_limit_bytes: Some(512 * 1024 * 1024),
+        healthy: false,
     }
 }
 

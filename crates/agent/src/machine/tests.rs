@@ -420,3 +420,23 @@ fn an_instance_being_stopped_is_no_longer_healthy() {
     assert_eq!(status.state, InstanceState::Stopping);
     assert!(!status.healthy);
 }
+
+#[test]
+fn a_crashed_instance_no_longer_wanted_is_removed_and_reported_stopped() {
+    let mut m = running("web-1");
+    m.handle(
+        Event::Exited {
+            id: "web-1".into(),
+            exit: crash(),
+        },
+        secs(1.0),
+    );
+    m.take_actions();
+    m.handle(Event::Assigned(vec![]), secs(1.05));
+    let actions = m.take_actions();
+    assert!(
+        matches!(&actions[..], [Action::Remove { id }, Action::Report(s)] if id == "web-1" && s.state == InstanceState::Stopped),
+        "{actions:?}"
+    );
+    assert!(m.statuses().is_empty());
+}

@@ -10,6 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use spread_api::{BuildEvent, DeployRequest, Release};
 use spread_build::{DEFAULT_MAX_UPLOAD_BYTES, PackStats, pack};
+use spread_client::Client;
 
 use super::Context;
 use crate::{env, output, units};
@@ -105,7 +106,7 @@ async fn deploy_source(ctx: &Context, dir: PathBuf) -> Result<()> {
     match last? {
         BuildEvent::Released { release } => {
             if !ctx.json {
-                println!("Released v{} of {app}", release.version);
+                println!("Released v{} of {app}: it serves now", release.version);
                 print_processes(&release);
             }
             Ok(())
@@ -166,12 +167,21 @@ fn event_line(event: &BuildEvent) -> Option<String> {
     match event {
         BuildEvent::Step { name } => Some(format!("-----> {name}")),
         BuildEvent::Output { line } => Some(format!("       {line}")),
+        BuildEvent::RollingOut { release } => Some(format!(
+            "-----> Rolling out v{}: new instances start beside the running ones and get \
+             traffic once healthy",
+            release.version
+        )),
         BuildEvent::Failed { .. } | BuildEvent::Released { .. } => None,
     }
 }
 
 /// The error a failed build ends the command with.
 fn failure(message: &str, step: Option<&str>, exit_code: Option<i32>) -> String {
+    // The server's name for a release that was made but did not roll out.
+    if step == Some("rollout") {
+        return format!("the deploy failed: {message}");
+    }
     let at = match (step, exit_code) {
         (Some(step), Some(code)) => format!(" at `{step}` (exit code {code})"),
         (Some(step), None) => format!(" at `{step}`"),
@@ -212,19 +222,48 @@ async fn deploy_image(ctx: &Context, image: String, args: DeployArgs) -> Result<
     if !ctx.json {
         eprintln!("Pulling {image} and releasing it on {app}…");
     }
-    let release = ctx.client()?.deploy(&app, &request).await?;
+    let client = ctx.client()?;
+    let release = client.deploy(&app, &request).await?;
+    if !ctx.json {
+        let digest = release.image.as_ref().map_or("", |i| i.digest.as_str());
+        let short = digest.get(..19).unwrap_or(digest);
+        eprintln!(
+            "Released {image} ({short}…) as v{}; rolling it out…",
+            release.version
+        );
+    }
+    let release = rolled_out(&client, &app, release).await?;
     if ctx.json {
         println!("{}", output::json(&release));
     } else {
-        let digest = release.image.as_ref().map_or("", |i| i.digest.as_str());
-        let short = digest.get(..19).unwrap_or(digest);
-        println!(
-            "Deployed {image} ({short}…) to {app}: release v{}",
-            release.version
-        );
+        println!("Deployed {image} to {app}: v{} serves now", release.version);
         print_processes(&release);
     }
     Ok(())
+}
+
+/// How often a rollout's end is looked for.
+const ROLLOUT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits until `release` has rolled out, and fails with the reason if it did not.
+pub async fn rolled_out(client: &Client, app: &str, mut release: Release) -> Result<Release> {
+    while release.status == "rolling-out" {
+        tokio::time::sleep(ROLLOUT_POLL).await;
+        release = client.release(app, release.version).await?;
+    }
+    match release.status.as_str() {
+        "deployed" => Ok(release),
+        "failed" => bail!(
+            "v{} failed to roll out: {}\nThe release before it keeps serving; `spread logs -a {app}` \
+             shows why its instances did not become healthy.",
+            release.version,
+            release.failure.as_deref().unwrap_or("no reason given")
+        ),
+        other => bail!(
+            "v{} did not roll out: it is {other}, because a newer release came first",
+            release.version
+        ),
+    }
 }
 
 #[cfg(test)]

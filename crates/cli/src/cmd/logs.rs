@@ -21,6 +21,10 @@ pub struct LogsArgs {
     /// Only the instances of this process type, e.g. `web`.
     #[arg(long, value_name = "TYPE")]
     process: Option<String>,
+    /// Only what one source wrote: `app` (the app's output), `spread` (what the platform says
+    /// about its instances) or `router` (one line per request through the gateway).
+    #[arg(long, value_name = "SOURCE", value_parser = ["app", "spread", "router"])]
+    source: Option<String>,
 }
 
 pub async fn run(ctx: &Context, args: LogsArgs) -> Result<()> {
@@ -29,6 +33,7 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> Result<()> {
         lines: Some(args.lines),
         process: args.process,
         follow: args.follow,
+        source: args.source,
     };
     let mut printed = 0usize;
     ctx.client()?
@@ -60,6 +65,7 @@ pub fn format_line(line: &LogLine) -> String {
     let name = short_name(&line.instance, &line.process_type);
     match line.stream.as_str() {
         "spread" => format!("{:.3} spread[{name}]: {}", line.at, line.text),
+        "router" => format!("{:.3} spread[router]: {}", line.at, line.text),
         "stderr" => format!("{:.3} {name} stderr: {}", line.at, line.text),
         _ => format!("{:.3} {name}: {}", line.at, line.text),
     }

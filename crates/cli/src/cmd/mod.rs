@@ -3,12 +3,15 @@
 pub mod apps;
 pub mod config;
 pub mod deploy;
+pub mod domains;
+pub mod health;
 pub mod images;
 pub mod login;
 pub mod logs;
 pub mod monitor;
 pub mod ps;
 pub mod releases;
+pub mod rollback;
 pub mod scale;
 pub mod status;
 pub mod up;

@@ -2,14 +2,15 @@
 
 use anyhow::Result;
 use jiff::Timestamp;
-use spread_api::{Instance, InstanceExit};
+use spread_api::{Instance, InstanceExit, RouterSummary};
 
 use super::Context;
 use crate::{output, units};
 
 pub async fn run(ctx: &Context) -> Result<()> {
     let app = ctx.app()?;
-    let mut instances = ctx.client()?.instances(&app).await?;
+    let client = ctx.client()?;
+    let mut instances = client.instances(&app).await?;
     if ctx.json {
         println!("{}", output::json(&instances));
     } else if instances.is_empty() {
@@ -23,7 +24,64 @@ pub async fn run(ctx: &Context) -> Result<()> {
         });
         println!("{}", table(&instances, Timestamp::now()));
     }
+    if !ctx.json
+        && let Some(line) = router_line(&client.router(&app).await?)
+    {
+        println!("\n{line}");
+    }
     Ok(())
+}
+
+/// `Router: 1,204 requests (2xx 1,180, 4xx 20, 5xx 4), 3 in flight, p50 4 ms, p99 31 ms`, or
+/// nothing before the first request.
+pub fn router_line(summary: &RouterSummary) -> Option<String> {
+    let total: u64 = summary.requests.iter().sum();
+    if total == 0 && summary.in_flight == 0 {
+        return None;
+    }
+    let classes: Vec<String> = summary
+        .requests
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(class, n)| format!("{}xx {}", class + 1, thousands(*n)))
+        .collect();
+    let mut line = format!(
+        "Router: {} requests ({}), {} in flight",
+        thousands(total),
+        classes.join(", "),
+        summary.in_flight
+    );
+    for (name, ms) in [("p50", summary.p50_ms), ("p99", summary.p99_ms)] {
+        if let Some(ms) = ms {
+            line.push_str(&format!(", {name} {}", milliseconds(ms)));
+        }
+    }
+    Some(line)
+}
+
+/// `1,204`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `4 ms`, `0.8 ms`, `2.5 s`.
+fn milliseconds(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
 }
 
 /// One row per instance, its uptime counted up to `now`.
@@ -31,7 +89,7 @@ pub fn table(instances: &[Instance], now: Timestamp) -> String {
     let rows = instances.iter().map(|i| {
         [
             format!("{}.{}", i.process_type, i.index),
-            i.state.clone(),
+            state(i),
             format!("v{}", i.release),
             i.restarts.to_string(),
             i.started_at
@@ -57,6 +115,16 @@ pub fn table(instances: &[Instance], now: Timestamp) -> String {
         ],
         rows,
     )
+}
+
+/// `up` once a running instance passed its health check (as Heroku says of a dyno that
+/// serves); `running` until then, or again after it fails its checks; otherwise the agent's
+/// state (`starting`, `crashed`, ...).
+fn state(instance: &Instance) -> String {
+    match (instance.state.as_str(), instance.healthy) {
+        ("running", true) => "up".to_owned(),
+        (state, _) => state.to_owned(),
+    }
 }
 
 fn uptime(started: Timestamp, now: Timestamp) -> String {
@@ -113,6 +181,7 @@ mod tests {
             cpu_millis: None,
             memory_bytes: None,
             memory_limit_bytes: None,
+            healthy: false,
         }
     }
 
@@ -125,6 +194,7 @@ mod tests {
             memory_bytes: Some(35_861_709),
             memory_limit_bytes: Some(512 << 20),
             address: Some("10.88.0.5".to_owned()),
+            healthy: true,
             ..instance("web", 1, "running")
         };
         let restarted = Instance {
@@ -167,5 +237,28 @@ mod tests {
             uptime(at("2026-11-23T10:00:01Z"), at("2026-11-23T10:00:00Z")),
             "0s"
         );
+    }
+
+    #[test]
+    fn the_router_line_sums_up_requests_by_class_and_latency() {
+        let summary = RouterSummary {
+            requests: [0, 1180, 0, 20, 4],
+            in_flight: 3,
+            p50_ms: Some(4.2),
+            p99_ms: Some(31.0),
+        };
+        assert_eq!(
+            router_line(&summary).unwrap(),
+            "Router: 1,204 requests (2xx 1,180, 4xx 20, 5xx 4), 3 in flight, p50 4.2 ms, p99 31 ms"
+        );
+        let none = RouterSummary {
+            requests: [0; 5],
+            in_flight: 0,
+            p50_ms: None,
+            p99_ms: None,
+        };
+        assert_eq!(router_line(&none), None, "nothing to say before a request");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(milliseconds(2500.0), "2.5 s");
     }
 }

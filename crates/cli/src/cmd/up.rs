@@ -1,6 +1,9 @@
 //! `spread up`: the single-node platform. Parses flags into the server's config, starts it,
 //! shows the first admin token once, and runs until SIGINT or SIGTERM.
 
+mod serving;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,12 +11,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use spread_agent::{Agent, AgentConfig, Assignment};
-use spread_core::{AppId, State, desired_instances};
+use spread_agent::{Agent, AgentConfig, Assignment, TaskEnd};
+use spread_core::{AppId, DesiredInstance, Observed, State, desired_instances};
+use spread_gateway::{Gateway, GatewayConfig};
 use spread_raft::RaftNode;
 use spread_server::{
     BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, LogSource, NodeBuilder,
-    NodeInstances, Server, ServerConfig,
+    NodeInstances, Server, ServerConfig, TaskFuture,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -29,7 +33,7 @@ pub struct UpArgs {
     /// Address of the HTTP API.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
     api_listen: SocketAddr,
-    /// Address of the HTTP gateway that serves apps (from the serving milestone on).
+    /// Address of the HTTP gateway that serves apps.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
     http_listen: SocketAddr,
     /// Apps are served at <app>.<domain>.
@@ -119,13 +123,19 @@ pub async fn run(args: UpArgs) -> Result<()> {
         build_timeout: args.build_timeout,
     };
     let mut config = ServerConfig::new(data_dir.clone(), args.api_listen);
-    config.domain = args.domain;
+    config.domain = args.domain.clone();
     config.snapshot_every = args.snapshot_every;
     config.new_admin_token = args.new_admin_token;
-
-    // The gateway that will listen here arrives with the serving milestone; the flag is accepted
-    // now so that scripts written today keep working.
-    tracing::debug!(http_listen = %args.http_listen, "no gateway in this build yet");
+    let http = tokio::net::TcpListener::bind(args.http_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the app gateway; stop what uses it, or pass \
+                 --http-listen ADDR (ports below 1024 need root), e.g. --http-listen 127.0.0.1:8080",
+                args.http_listen
+            )
+        })?;
+    let http_addr = http.local_addr()?;
 
     let mut server = tokio::select! {
         server = Server::open(config) => server?,
@@ -136,16 +146,33 @@ pub async fn run(args: UpArgs) -> Result<()> {
     };
     let addr = server.api_addr();
     let agent_config = agent_config(&args_agent, &data_dir, addr.port())?;
+    let log_limits = agent_config.as_ref().map(|c| c.log).unwrap_or_default();
+    let router_logs = serving::RouterLogs::start(&data_dir, log_limits);
+    let gateway = Gateway::new(GatewayConfig::default(), router_logs.clone());
     let agent = match agent_config {
         Some(config) => {
             let agent =
                 start_agent(config, server.raft().clone(), stopped(stop_rx.clone())).await?;
-            server.set_instances(Arc::new(NodeView(agent.clone())));
-            server.set_builder(Arc::new(NodeView(agent.clone())));
+            agent.set_router(Arc::new(serving::Drain(gateway.clone())));
+            let view = Arc::new(NodeView {
+                agent: agent.clone(),
+                gateway: gateway.clone(),
+                router_logs: router_logs.clone(),
+            });
+            server.set_instances(view.clone());
+            server.set_builder(view);
+            tokio::spawn(serving::sync(
+                server.raft().clone(),
+                agent.clone(),
+                gateway.clone(),
+                args.domain.clone(),
+                router_logs.clone(),
+            ));
             Some(agent)
         }
         None => None,
     };
+    let serving = tokio::spawn(gateway.clone().serve(http, stopped(stop_rx.clone())));
     // A wildcard listen address is reachable on loopback; that is what the local CLI uses.
     let local = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -154,6 +181,14 @@ pub async fn run(args: UpArgs) -> Result<()> {
     };
     let url = format!("http://{local}");
     println!("Spread is up: API on {url}, data in {}", data_dir.display());
+    let port = match http_addr.port() {
+        80 => String::new(),
+        port => format!(":{port}"),
+    };
+    println!(
+        "Gateway on {http_addr}: apps are served at http://<app>.{}{port}/",
+        args.domain
+    );
     if let Some(token) = server.admin_token() {
         announce_admin_token(&url, token);
     }
@@ -164,6 +199,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
     tokio::select! {
         served = server.serve(stopped(stop_rx.clone())) => served?,
         () = deadline => println!("Requests still running after {SHUTDOWN_GRACE:?}; stopping anyway."),
+    }
+    // The gateway stopped accepting with the server; its open requests get the same grace.
+    match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the gateway stopped with an error"),
+        Err(_) => println!("App requests still running after {SHUTDOWN_GRACE:?}; stopping anyway."),
+        _ => {}
     }
     drop(agent);
     println!("Spread stopped.");
@@ -259,12 +300,16 @@ async fn start_agent(
     Ok(agent)
 }
 
-/// The agent's instances as the API shows them.
-struct NodeView(Agent);
+/// The agent's instances and the gateway as the API sees them.
+struct NodeView {
+    agent: Agent,
+    gateway: Arc<Gateway>,
+    router_logs: Arc<serving::RouterLogs>,
+}
 
 impl NodeInstances for NodeView {
     fn instances(&self, app: &AppId) -> Vec<spread_api::Instance> {
-        self.0
+        self.agent
             .instances(app)
             .into_iter()
             .map(|i| spread_api::Instance {
@@ -281,6 +326,7 @@ impl NodeInstances for NodeView {
                     oom_killed: e.oom_killed,
                 }),
                 address: i.address.map(|a| a.to_string()),
+                healthy: i.healthy,
                 cpu_millis: i.cpu_millis,
                 memory_bytes: i.memory_bytes,
                 memory_limit_bytes: i.memory_limit_bytes,
@@ -289,7 +335,8 @@ impl NodeInstances for NodeView {
     }
 
     fn log_sources(&self, app: &AppId) -> Vec<LogSource> {
-        self.0
+        let mut sources: Vec<LogSource> = self
+            .agent
             .log_dirs(app)
             .into_iter()
             .map(|d| LogSource {
@@ -297,17 +344,78 @@ impl NodeInstances for NodeView {
                 process_type: d.process,
                 dir: d.dir,
             })
-            .collect()
+            .collect();
+        sources.push(LogSource {
+            instance: "router".to_owned(),
+            process_type: "router".to_owned(),
+            dir: self.router_logs.dir_of(app),
+        });
+        sources
     }
 
     fn prepare_image(&self, app: &AppId, manifest: &str) -> Result<(), String> {
-        self.0.prepare_image(app, manifest)
+        self.agent.prepare_image(app, manifest)
+    }
+
+    fn observe(&self, wanted: &[DesiredInstance]) -> BTreeMap<String, Observed> {
+        serving::observe(&self.agent, wanted)
+    }
+
+    fn metrics(&self) -> String {
+        self.gateway.render_metrics()
+    }
+
+    fn router(&self, app: &str) -> Option<spread_api::RouterSummary> {
+        let summary = self.gateway.summary(app)?;
+        Some(spread_api::RouterSummary {
+            requests: summary.requests,
+            in_flight: summary.in_flight,
+            p50_ms: summary.p50_ms,
+            p99_ms: summary.p99_ms,
+        })
     }
 }
 
 impl NodeBuilder for NodeView {
+    fn run_release(&self, task: DesiredInstance, events: BuildEvents) -> TaskFuture {
+        let agent = self.agent.clone();
+        Box::pin(async move {
+            let timeout = agent.config().build_timeout;
+            let output = move |line| {
+                let _ = events.send(spread_api::BuildEvent::Output { line });
+            };
+            let failure = |message: String, exit_code| BuildFailure {
+                message,
+                step: Some("release command".to_owned()),
+                exit_code,
+            };
+            match agent.run_task(&task, timeout, output).await {
+                Ok(TaskEnd::Exited(exit)) if exit.code == Some(0) => Ok(()),
+                Ok(TaskEnd::Exited(exit)) => Err(failure(
+                    format!(
+                        "the release command {}; nothing was released",
+                        serving::exit_reason(Some(exit))
+                    ),
+                    exit.code,
+                )),
+                Ok(TaskEnd::TimedOut) => Err(failure(
+                    format!(
+                        "the release command was still running after {} s, so it was stopped; \
+                         nothing was released",
+                        timeout.as_secs()
+                    ),
+                    None,
+                )),
+                Err(reason) => Err(failure(
+                    format!("the release command could not start: {reason}"),
+                    None,
+                )),
+            }
+        })
+    }
+
     fn build(&self, request: BuildRequest, events: BuildEvents) -> BuildFuture {
-        let agent = self.0.clone();
+        let agent = self.agent.clone();
         Box::pin(async move {
             let send = move |event| {
                 let event = match event {

@@ -17,6 +17,8 @@ pub struct Platform {
     agent: Option<AgentSandbox>,
     pub dir: tempfile::TempDir,
     pub url: String,
+    /// Where the app gateway listens (a port of its own per start).
+    pub gateway: std::net::SocketAddr,
     /// The admin token printed by the first start.
     pub token: String,
     child: Option<Child>,
@@ -27,6 +29,7 @@ pub struct Platform {
 pub struct Started {
     child: Child,
     url: String,
+    gateway: std::net::SocketAddr,
     token: Option<String>,
 }
 
@@ -69,6 +72,7 @@ impl Platform {
             agent: None,
             dir,
             url: started.url,
+            gateway: started.gateway,
             token,
             child: Some(started.child),
             extra_args,
@@ -180,6 +184,7 @@ impl Platform {
         args.extend(more_args.iter().map(|s| s.to_string()));
         let started = launch(self.dir.path(), &args, &addr);
         assert_eq!(started.url, self.url);
+        self.gateway = started.gateway;
         self.child = Some(started.child);
         started.token
     }
@@ -225,6 +230,7 @@ fn launch(dir: &Path, extra_args: &[String], addr: &str) -> Started {
         .arg("--data-dir")
         .arg(dir.join("data"))
         .args(["--api-listen", addr])
+        .args(["--http-listen", "127.0.0.1:0"])
         .args(extra_args)
         .current_dir(dir)
         .stdout(Stdio::piped())
@@ -240,6 +246,9 @@ fn launch(dir: &Path, extra_args: &[String], addr: &str) -> Started {
             if let Some(rest) = line.strip_prefix("Spread is up: API on ") {
                 let url = rest.split(',').next().unwrap().to_owned();
                 let _ = tx.send(("url", url));
+            } else if let Some(rest) = line.strip_prefix("Gateway on ") {
+                let addr = rest.split(':').take(2).collect::<Vec<_>>().join(":");
+                let _ = tx.send(("gateway", addr));
             } else if token_next {
                 let _ = tx.send(("token", line.trim().to_owned()));
                 token_next = false;
@@ -255,11 +264,21 @@ fn launch(dir: &Path, extra_args: &[String], addr: &str) -> Started {
         .recv_timeout(Duration::from_secs(60))
         .expect("spread up did not start within 60 s");
     assert_eq!(kind, "url", "spread up exited before it was ready");
+    let (kind, gateway) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("spread up printed where its gateway is");
+    assert_eq!(kind, "gateway", "the gateway line follows the API line");
+    let gateway = gateway.parse().expect("the gateway line has an address");
     // A first start prints the token block right after the URL line; a restart does not.
     let mut token = None;
     if let Ok(("token", value)) = rx.recv_timeout(Duration::from_millis(300)) {
         token = Some(value);
         let _ = rx.recv_timeout(Duration::from_secs(5));
     }
-    Started { child, url, token }
+    Started {
+        child,
+        url,
+        gateway,
+        token,
+    }
 }

@@ -244,3 +244,45 @@ proptest! {
         let _ = expand(&s, &env);
     }
 }
+
+#[test]
+fn a_release_task_gets_the_environment_of_the_release_to_be() {
+    let mut state = State::default();
+    app_with_image(&mut state, "shop", 1, &[("web", &["serve"])]);
+    set(&mut state, "shop", "DATABASE_URL", "postgres://db/shop");
+    let app = state.app(&name("shop")).unwrap();
+    let image = app.latest_release().unwrap().image.clone().unwrap();
+    let task = release_task(
+        app,
+        image,
+        vec!["migrate".into(), "$DATABASE_URL".into()],
+        "build-1",
+    );
+    assert_eq!(task.process.as_str(), "release");
+    assert_eq!(task.argv, ["migrate", "postgres://db/shop"]);
+    assert_eq!(task.release, 3, "the version the release will get");
+    assert!(task.id.starts_with("shop-release-"), "{}", task.id);
+    assert!(task.id.len() <= 64);
+    let instance = task
+        .env
+        .iter()
+        .find(|(k, _)| k == "SPREAD_INSTANCE")
+        .unwrap();
+    assert_eq!(instance.1, task.id);
+    let other = release_task(app, task_image(app), vec!["migrate".into()], "build-2");
+    assert_ne!(other.id, task.id, "each build's task has its own ID");
+    let long = "a".repeat(63);
+    app_with_image(&mut state, &long, 2, &[("web", &["serve"])]);
+    let app = state.app(&name(&long)).unwrap();
+    let task = release_task(app, task_image(app), vec!["migrate".into()], "b");
+    let again = release_task(app, task_image(app), vec!["migrate".into()], "c");
+    assert!(task.id.len() <= 64, "{}", task.id);
+    assert_ne!(
+        task.id, again.id,
+        "a long name keeps the hash that tells tasks apart"
+    );
+}
+
+fn task_image(app: &App) -> ReleaseImage {
+    app.latest_release().unwrap().image.clone().unwrap()
+}

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::MonitorError;
 use super::layout::StateDir;
 
-/// Which of the container's outputs a line came from, or `Platform` for what Spread itself
-/// says about the instance (started, exited, restarting).
+/// Which of the container's outputs a line came from, `Platform` for what Spread itself says
+/// about the instance (started, exited, restarting), or `Router` for the gateway's access line
+/// of one request to the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
@@ -22,6 +23,7 @@ pub enum Stream {
     Stderr,
     #[serde(rename = "spread")]
     Platform,
+    Router,
 }
 
 impl fmt::Display for Stream {
@@ -30,6 +32,7 @@ impl fmt::Display for Stream {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
             Stream::Platform => "spread",
+            Stream::Router => "router",
         })
     }
 }
@@ -42,6 +45,7 @@ impl FromStr for Stream {
             "stdout" => Ok(Stream::Stdout),
             "stderr" => Ok(Stream::Stderr),
             "spread" => Ok(Stream::Platform),
+            "router" => Ok(Stream::Router),
             _ => Err(()),
         }
     }

@@ -16,7 +16,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use spread_api::BuildEvent;
-use spread_core::{Actor, AppId, AppName, Command, NameError, ProcessType, ReleaseImage};
+use spread_core::{
+    Actor, AppId, AppName, Command, NameError, ProcessType, ReleaseImage, ReleaseStatus,
+    release_task,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 
@@ -25,6 +28,9 @@ use crate::builds::{BuildFailure, BuildRequest, BuiltImage, NodeBuilder};
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::{AppState, auth};
+
+/// The `step` of a `failed` event whose release was made but did not roll out.
+const ROLLOUT_STEP: &str = "rollout";
 
 /// How long a refused upload is read and dropped after the answer.
 const LINGER: Duration = Duration::from_secs(2);
@@ -220,7 +226,7 @@ impl Build {
         let (app_id, id) = (request.app, request.id.clone());
         let stopping = state.stopping.subscribe();
         let last = match build(state.builder.clone(), request, &answer, stopping).await {
-            Ok(image) => release(&state, app_id, app.clone(), actor, &id, image).await,
+            Ok(image) => release(&state, app_id, app.clone(), actor, &id, image, &answer).await,
             Err(failure) => failed(failure),
         };
         drop(upload);
@@ -282,7 +288,8 @@ async fn build(
     })
 }
 
-/// Makes a release of the built image, as `POST /deploys` does with a pulled one.
+/// Makes a release of the built image, as `POST /deploys` does with a pulled one: runs its
+/// release command first, if it has one, then proposes the release and waits for its rollout.
 async fn release(
     state: &AppState,
     app_id: AppId,
@@ -290,6 +297,7 @@ async fn release(
     actor: Actor,
     id: &str,
     image: BuiltImage,
+    answer: &mpsc::UnboundedSender<BuildEvent>,
 ) -> BuildEvent {
     if let Err(reason) = super::deploys::prepare_image(state, app_id, image.digest.clone()).await {
         return failed(BuildFailure::new(format!(
@@ -304,25 +312,104 @@ async fn release(
             )));
         }
     };
+    let release_image = ReleaseImage {
+        reference: format!("build {id}"),
+        digest: image.digest,
+        env: image.env,
+        working_dir: image.working_dir,
+        user: image.user,
+    };
+    if let Some(command) = image.release_command {
+        let _ = answer.send(BuildEvent::Step {
+            name: format!("Running the release command: {}", command.join(" ")),
+        });
+        let task = state.raft.read(|s| {
+            s.app(&app)
+                .map(|a| release_task(a, release_image.clone(), command, id))
+        });
+        let Some(task) = task else {
+            return failed(BuildFailure::new(format!(
+                "app `{app}` was destroyed during the build"
+            )));
+        };
+        if let Err(failure) = state.builder.run_release(task, answer.clone()).await {
+            return failed(failure);
+        }
+    }
     let command = Command::DeployImage {
-        app,
-        image: ReleaseImage {
-            reference: format!("build {id}"),
-            digest: image.digest,
-            env: image.env,
-            working_dir: image.working_dir,
-            user: image.user,
-        },
+        app: app.clone(),
+        image: release_image,
         processes,
         by: actor,
         at: jiff::Timestamp::now(),
     };
     let made = state.raft.propose(command).await.map_err(ApiError::from);
-    match made.and_then(released) {
-        Ok(release) => BuildEvent::Released { release },
-        Err(e) => failed(BuildFailure::new(format!(
-            "the build succeeded but its release was not made: {e}"
-        ))),
+    let release = match made.and_then(released) {
+        Ok(release) => release,
+        Err(e) => {
+            return failed(BuildFailure::new(format!(
+                "the build succeeded but its release was not made: {e}"
+            )));
+        }
+    };
+    let version = release.version;
+    let _ = answer.send(BuildEvent::RollingOut { release });
+    rolled_out(state, &app, version).await
+}
+
+/// Waits until the rollout of `version` ends, and says how: `released`, or `failed` with the
+/// reason (the live release keeps serving).
+async fn rolled_out(state: &AppState, app: &AppName, version: u64) -> BuildEvent {
+    let mut stopping = state.stopping.subscribe();
+    let mut seen = None;
+    loop {
+        let now = state.raft.read(|s| {
+            let a = s.app(app)?;
+            let release = a.release(version)?;
+            Some((release.clone(), a.live_release().map(|r| r.version)))
+        });
+        let Some((release, live)) = now else {
+            return failed(BuildFailure::new(format!(
+                "app `{app}` was destroyed during its rollout"
+            )));
+        };
+        let keeps = match live {
+            Some(live) => format!("v{live} keeps serving"),
+            None => "nothing was serving before, so nothing serves now".to_owned(),
+        };
+        match &release.status {
+            ReleaseStatus::RollingOut => {}
+            ReleaseStatus::Deployed => {
+                return BuildEvent::Released {
+                    release: super::convert::release(&release),
+                };
+            }
+            ReleaseStatus::Failed { reason } => {
+                return failed(BuildFailure {
+                    message: format!(
+                        "v{version} failed to roll out: {reason}; {keeps}. See `spread logs -a {app}`"
+                    ),
+                    step: Some(ROLLOUT_STEP.to_owned()),
+                    exit_code: None,
+                });
+            }
+            ReleaseStatus::Superseded => {
+                return failed(BuildFailure::new(format!(
+                    "v{version} was superseded by a newer release before its rollout finished"
+                )));
+            }
+        }
+        tokio::select! {
+            applied = state.raft.applied_after(seen) => match applied {
+                Some(applied) => seen = Some(applied),
+                None => return failed(BuildFailure::new("the platform is stopping")),
+            },
+            Ok(_) = stopping.wait_for(|stop| *stop) => {
+                return failed(BuildFailure::new(format!(
+                    "the platform is stopping; v{version} was released and rolls out when it is back"
+                )));
+            }
+        }
     }
 }
 

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::http::StatusCode;
-use spread_core::{App, AppName, Outcome, ProcessFormation, ProcessType, Release};
+use spread_core::{
+    App, AppName, DomainName, HealthCheck, Outcome, ProcessFormation, ProcessType, Release,
+    ReleaseStatus,
+};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -30,6 +33,11 @@ pub(super) fn release(r: &Release) -> spread_api::Release {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        status: r.status.as_str().to_owned(),
+        failure: match &r.status {
+            ReleaseStatus::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -60,6 +68,26 @@ pub(super) fn app_info(app: &App, domain: &str) -> spread_api::AppInfo {
         config_vars: app.config.len(),
         formation: formation(app),
         url: format!("http://{}.{}/", app.name, domain),
+        domains: app.domains.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Where an app is served: `<app>.<node domain>` and its custom domains.
+pub(super) fn domains<'a>(
+    app: &AppName,
+    node_domain: &str,
+    custom: impl IntoIterator<Item = &'a DomainName>,
+) -> spread_api::Domains {
+    spread_api::Domains {
+        default: format!("{app}.{node_domain}"),
+        custom: custom.into_iter().map(ToString::to_string).collect(),
+    }
+}
+
+pub(super) fn health(health: &HealthCheck) -> spread_api::HealthCheck {
+    spread_api::HealthCheck {
+        path: health.path.clone(),
+        timeout_seconds: health.timeout_secs,
     }
 }
 

@@ -21,7 +21,7 @@ use super::convert::with_app;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
-use crate::logs::{AppLogs, Cursor};
+use crate::logs::{AppLogs, Cursor, Source};
 
 /// How often a follower looks for new lines.
 const POLL: Duration = Duration::from_millis(250);
@@ -36,6 +36,7 @@ pub(super) struct LogsQuery {
     lines: Option<String>,
     process: Option<String>,
     follow: Option<String>,
+    source: Option<String>,
 }
 
 #[derive(Debug)]
@@ -43,6 +44,7 @@ struct LogsRequest {
     lines: usize,
     process: Option<ProcessType>,
     follow: bool,
+    source: Option<Source>,
 }
 
 impl LogsRequest {
@@ -83,10 +85,20 @@ impl LogsRequest {
                 ));
             }
         };
+        let source = match query.source.as_deref() {
+            None => None,
+            Some(text) => Some(Source::parse(text).ok_or_else(|| {
+                invalid(
+                    "source",
+                    format!("`source` must be `app`, `spread` or `router`; got `{text}`"),
+                )
+            })?),
+        };
         Ok(Self {
             lines,
             process,
             follow,
+            source,
         })
     }
 }
@@ -101,6 +113,7 @@ pub(super) async fn show(
         instances: state.instances.clone(),
         app: with_app(&state, &app, |a| a.id)?,
         process: request.process,
+        source: request.source,
     };
     let reader = logs.clone();
     let (lines, cursor) = blocking(move || reader.tail(request.lines)).await?;

@@ -6,7 +6,9 @@ mod builds;
 mod config;
 mod convert;
 mod deploys;
+mod domains;
 mod formation;
+mod health;
 mod images;
 mod instances;
 mod logs;
@@ -16,7 +18,7 @@ mod status;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -43,11 +45,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/apps/{app}/images/push", post(images::push))
         .route("/apps/{app}/releases", get(releases::list))
         .route("/apps/{app}/releases/{version}", get(releases::show))
+        .route("/apps/{app}/rollback", post(releases::rollback))
+        .route("/apps/{app}/domains", get(domains::list).post(domains::add))
+        .route("/apps/{app}/domains/{domain}", delete(domains::remove))
+        .route(
+            "/apps/{app}/health",
+            get(health::show).put(health::set).delete(health::reset),
+        )
         .route(
             "/apps/{app}/formation",
             get(formation::show).patch(formation::update),
         )
         .route("/apps/{app}/instances", get(instances::list))
+        .route("/apps/{app}/router", get(instances::router))
         .route("/apps/{app}/logs", get(logs::show));
     let protected = Router::new()
         .nest("/v1", v1)

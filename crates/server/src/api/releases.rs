@@ -1,12 +1,15 @@
-//! `/v1/apps/{app}/releases`: the release history.
+//! `/v1/apps/{app}/releases`: the release history, and rollbacks to an earlier release.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use spread_api::RollbackRequest;
+use spread_core::{Actor, AppName, Command};
 
-use super::convert::{release, with_app};
+use super::convert::{created_release, release, with_app};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Path;
+use crate::extract::{self, Path};
 
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -35,4 +38,21 @@ pub(super) async fn show(
         .ok_or(ApiError::NotFound {
             what: format!("release v{number} of app `{app}`"),
         })
+}
+
+/// `POST /v1/apps/{app}/rollback`: a new release with an earlier one's image, commands and
+/// config; which release, when none is named, is decided by `apply`.
+pub(super) async fn rollback(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    extract::Json(req): extract::Json<RollbackRequest>,
+) -> Result<(StatusCode, Json<spread_api::Release>), ApiError> {
+    let command = Command::Rollback {
+        app: AppName::parse(&app)?,
+        version: req.version,
+        by: actor,
+        at: jiff::Timestamp::now(),
+    };
+    created_release(state.raft.propose(command).await?)
 }

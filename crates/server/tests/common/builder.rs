@@ -9,8 +9,9 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use http_body_util::BodyExt;
 use spread_api::BuildEvent;
+use spread_core::DesiredInstance;
 use spread_server::{
-    BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, NodeBuilder,
+    BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, NodeBuilder, TaskFuture,
 };
 use tower::ServiceExt;
 
@@ -35,6 +36,9 @@ struct Script {
 pub struct FakeBuilder {
     script: Mutex<Script>,
     seen: Mutex<Vec<Seen>>,
+    /// How the next release command ends (default: exit 0), after printing one line.
+    release_outcome: Mutex<Option<BuildFailure>>,
+    tasks: Mutex<Vec<DesiredInstance>>,
 }
 
 impl FakeBuilder {
@@ -58,6 +62,16 @@ impl FakeBuilder {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+
+    /// The next release command fails with `failure`.
+    pub fn release_fails(&self, failure: BuildFailure) {
+        *self.release_outcome.lock().unwrap() = Some(failure);
+    }
+
+    /// The release commands run so far.
+    pub fn tasks(&self) -> Vec<DesiredInstance> {
+        self.tasks.lock().unwrap().clone()
+    }
 }
 
 impl NodeBuilder for FakeBuilder {
@@ -75,6 +89,16 @@ impl NodeBuilder for FakeBuilder {
             script
                 .outcome
                 .unwrap_or_else(|| Err(BuildFailure::new("the test scripted no outcome")))
+        })
+    }
+
+    fn run_release(&self, task: DesiredInstance, events: BuildEvents) -> TaskFuture {
+        let line = format!("release task {} ran {:?}", task.id, task.argv);
+        self.tasks.lock().unwrap().push(task);
+        let outcome = self.release_outcome.lock().unwrap().take();
+        Box::pin(async move {
+            let _ = events.send(BuildEvent::Output { line });
+            outcome.map_or(Ok(()), Err)
         })
     }
 }

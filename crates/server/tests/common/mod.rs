@@ -16,7 +16,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use spread_core::AppId;
+use spread_core::{AppId, DesiredInstance, Observed};
 use spread_image::BlobStore;
 use spread_server::{LogSource, NoBuilder, NodeBuilder, NodeInstances, Server, ServerConfig};
 use tower::ServiceExt;
@@ -176,9 +176,17 @@ pub struct FakeNode {
     sources: Mutex<BTreeMap<AppId, Vec<LogSource>>>,
     /// Why images are refused, if they are.
     refusal: Mutex<Option<String>>,
+    /// Why instances fail, if they do.
+    failure: Mutex<Option<String>>,
 }
 
 impl FakeNode {
+    /// From now on every instance fails before it is healthy, saying `reason`, so rollouts
+    /// fail; until then every instance is healthy at once.
+    pub fn fail_instances(&self, reason: &str) {
+        *self.failure.lock().unwrap() = Some(reason.to_owned());
+    }
+
     /// Makes `prepare_image` refuse every image with `reason`.
     pub fn refuse_images(&self, reason: &str) {
         *self.refusal.lock().unwrap() = Some(reason.to_owned());
@@ -224,6 +232,22 @@ impl NodeInstances for FakeNode {
             Some(reason) => Err(reason),
             None => Ok(()),
         }
+    }
+
+    fn observe(&self, wanted: &[DesiredInstance]) -> BTreeMap<String, Observed> {
+        let failure = self.failure.lock().unwrap().clone();
+        wanted
+            .iter()
+            .map(|i| {
+                let seen = match &failure {
+                    Some(reason) => Observed::Failed {
+                        reason: reason.clone(),
+                    },
+                    None => Observed::Healthy,
+                };
+                (i.id.clone(), seen)
+            })
+            .collect()
     }
 }
 
