@@ -100,7 +100,20 @@ impl Conn {
     }
 
     fn get(&mut self, host: &str, path: &str, extra: &str) -> std::io::Result<Answer> {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n");
+        self.send(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n"
+        ))
+    }
+
+    /// A POST, which the gateway never retries: it succeeds only if the instance that took it
+    /// answers, so one stopped under it fails.
+    fn post(&mut self, host: &str, path: &str) -> std::io::Result<Answer> {
+        self.send(&format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 4\r\n\r\nbody"
+        ))
+    }
+
+    fn send(&mut self, request: &str) -> std::io::Result<Answer> {
         self.reader.get_mut().write_all(request.as_bytes())?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
@@ -155,11 +168,14 @@ fn serves(p: &Platform, host: &str, release: &str) -> Answer {
     })
 }
 
-/// When a request ended, and the release that answered it or why it failed.
-type Outcomes = Arc<Mutex<Vec<(Instant, Result<String, String>)>>>;
+/// When a request ended, whether it may be retried (a GET), and the release that answered it
+/// or why it failed.
+type Outcomes = Arc<Mutex<Vec<(Instant, bool, Result<String, String>)>>>;
 
-/// GETs sent without pause by a few keep-alive connections, every outcome kept.
+/// Requests sent without pause by a few keep-alive connections, every outcome kept: GETs of
+/// `/`, and on one connection slow POSTs, which are in flight most of the time.
 struct Load {
+    app: String,
     stop: Arc<AtomicBool>,
     outcomes: Outcomes,
     workers: Vec<std::thread::JoinHandle<()>>,
@@ -170,7 +186,7 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let outcomes: Outcomes = Arc::default();
         let workers = (0..LOAD_WORKERS)
-            .map(|_| {
+            .map(|worker| {
                 let (stop, outcomes, host) = (stop.clone(), outcomes.clone(), host.to_owned());
                 std::thread::spawn(move || {
                     let mut conn = None;
@@ -179,7 +195,13 @@ impl Load {
                             Some(c) => Ok(c),
                             None => Conn::open(gateway),
                         }
-                        .and_then(|mut c| c.get(&host, "/", "").map(|a| (c, a)));
+                        .and_then(|mut c| {
+                            let answer = match worker {
+                                0 => c.post(&host, "/slow"),
+                                _ => c.get(&host, "/", ""),
+                            };
+                            answer.map(|a| (c, a))
+                        });
                         let outcome = match answer {
                             Ok((c, a)) if a.status == 200 => {
                                 if a.header("connection") != Some("close") {
@@ -187,15 +209,27 @@ impl Load {
                                 }
                                 Ok(a.release().unwrap_or("-").to_owned())
                             }
-                            Ok((_, a)) => Err(format!("{} {}", a.status, a.body.trim())),
-                            Err(e) => Err(e.to_string()),
+                            Ok((_, a)) => Err(format!(
+                                "{} {} {}",
+                                if worker == 0 { "POST" } else { "GET" },
+                                a.status,
+                                a.body.trim()
+                            )),
+                            Err(e) => {
+                                Err(format!("{} {e}", if worker == 0 { "POST" } else { "GET" }))
+                            }
                         };
-                        outcomes.lock().unwrap().push((Instant::now(), outcome));
+                        let idempotent = worker != 0;
+                        outcomes
+                            .lock()
+                            .unwrap()
+                            .push((Instant::now(), idempotent, outcome));
                     }
                 })
             })
             .collect();
         Self {
+            app: host.split('.').next().unwrap().to_owned(),
             stop,
             outcomes,
             workers,
@@ -204,7 +238,23 @@ impl Load {
 
     /// Runs `phase` under the load and returns how many requests it saw, after checking that
     /// none of them failed.
-    fn during(&self, name: &str, phase: impl FnOnce()) -> usize {
+    fn during(&self, p: &Platform, name: &str, phase: impl FnOnce()) -> usize {
+        self.check(p, name, false, phase)
+    }
+
+    /// Like `during`, counting only the requests that may be retried (GETs): a POST in flight
+    /// on an instance that is killed fails, as it would anywhere.
+    fn during_idempotent(&self, p: &Platform, name: &str, phase: impl FnOnce()) -> usize {
+        self.check(p, name, true, phase)
+    }
+
+    fn check(
+        &self,
+        p: &Platform,
+        name: &str,
+        idempotent_only: bool,
+        phase: impl FnOnce(),
+    ) -> usize {
         let began = Instant::now();
         phase();
         // Requests sent right at the end belong to the phase too.
@@ -212,16 +262,17 @@ impl Load {
         let outcomes = self.outcomes.lock().unwrap();
         let seen: Vec<&Result<String, String>> = outcomes
             .iter()
-            .filter(|(at, _)| *at >= began)
-            .map(|(_, o)| o)
+            .filter(|(at, idempotent, _)| *at >= began && (*idempotent || !idempotent_only))
+            .map(|(_, _, o)| o)
             .collect();
         let failed: Vec<&String> = seen.iter().filter_map(|o| o.as_ref().err()).collect();
         assert!(
             failed.is_empty(),
-            "{name}: {} of {} requests failed, e.g. {:?}",
+            "{name}: {} of {} requests failed, e.g. {:?}; router log:\n{}",
             failed.len(),
             seen.len(),
-            &failed[..failed.len().min(5)]
+            &failed[..failed.len().min(5)],
+            p.ok(&["logs", "-a", &self.app, "--source", "router", "-n", "100"])
         );
         assert!(
             seen.len() > 20,
@@ -267,7 +318,7 @@ fn no_request_fails_while_releases_roll_out_scale_crash_and_roll_back() {
     let load = Load::start(p.gateway, host);
 
     // (a) A code change rolls out: the deploy returns once v2 serves.
-    load.during("rollout", || {
+    load.during(&p, "rollout", || {
         let mut app = std::fs::OpenOptions::new()
             .append(true)
             .open(source.join("app.py"))
@@ -280,7 +331,7 @@ fn no_request_fails_while_releases_roll_out_scale_crash_and_roll_back() {
     healthy(&p, "shop", 1);
 
     // (b) 1 → 3 → 1: instances get traffic once healthy and are drained before they stop.
-    load.during("scale 1 to 3 to 1", || {
+    load.during(&p, "scale 1 to 3 to 1", || {
         p.ok(&["scale", "web=3", "-a", "shop"]);
         healthy(&p, "shop", 3);
         p.wait_until("traffic reaching all three instances", || {
@@ -297,7 +348,7 @@ fn no_request_fails_while_releases_roll_out_scale_crash_and_roll_back() {
     // (c) One of three killed: its requests are retried on the others.
     p.ok(&["scale", "web=3", "-a", "shop"]);
     healthy(&p, "shop", 3);
-    load.during("one instance killed", || {
+    load.during_idempotent(&p, "one instance killed", || {
         let victim = ps(&p, "shop")[1]["id"].as_str().unwrap().to_owned();
         let pids = pids_of(&p, &victim);
         assert_eq!(pids.len(), 1, "{pids:?}");
@@ -314,7 +365,7 @@ fn no_request_fails_while_releases_roll_out_scale_crash_and_roll_back() {
     });
 
     // (d) A rollback makes v3 with v1's image; it rolls out like any release.
-    load.during("rollback", || {
+    load.during(&p, "rollback", || {
         let out = p.ok(&["rollback", "-a", "shop"]);
         assert!(out.contains("v3"), "{out}");
         serves(&p, host, "v3");
@@ -501,7 +552,7 @@ fn a_release_that_never_becomes_healthy_fails_and_the_old_one_keeps_serving() {
     p.ok(&["health", "set", "--timeout", "5", "-a", "shop"]);
 
     let load = Load::start(p.gateway, "shop.localhost");
-    load.during("a broken config release", || {
+    load.during(&p, "a broken config release", || {
         p.ok(&["config", "set", "MODE=broken", "-a", "shop"]);
         let failed = p.wait_until("v2 failed", || {
             let releases: Value =

@@ -51,7 +51,7 @@ pub(crate) struct ProxyBody {
     inner: Inner,
     /// The connection the instance's body arrives on; driven from here, and put back in the
     /// backend's pool once the body is read to the end.
-    upstream: Option<UpstreamConn>,
+    upstream: Option<Box<UpstreamConn>>,
     /// Dropped when the body ends or is dropped: that ends the request's counts and logs it.
     guard: Option<RequestGuard>,
 }
@@ -65,7 +65,7 @@ impl ProxyBody {
     /// An instance's body; `upstream` is the connection it comes on, when the request drives it.
     pub(crate) fn upstream(
         body: Incoming,
-        upstream: Option<UpstreamConn>,
+        upstream: Option<Box<UpstreamConn>>,
         guard: RequestGuard,
     ) -> Self {
         Self {

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::access_log::AccessLog;
+use crate::backend::Backend;
 use crate::clock::Clock;
 use crate::config::GatewayConfig;
 use crate::metrics::{self, AppSummary};
@@ -79,9 +80,25 @@ impl Gateway {
     /// waits until its requests in flight are done or `timeout` passed. An unknown id returns
     /// at once.
     pub async fn drain(&self, backend_id: &str, timeout: Duration) {
-        let backend = self.registry().backends.get(backend_id).cloned();
-        if let Some(backend) = backend {
-            backend.drain(Instant::now() + timeout).await;
+        let deadline = Instant::now() + timeout;
+        // The backend in the table, and any the table dropped that requests still hold.
+        let found: Vec<Arc<Backend>> = {
+            let registry = self.registry();
+            let retired = registry
+                .retired
+                .iter()
+                .filter(|(id, _)| &**id == backend_id)
+                .filter_map(|(_, backend)| backend.upgrade());
+            registry
+                .backends
+                .get(backend_id)
+                .cloned()
+                .into_iter()
+                .chain(retired)
+                .collect()
+        };
+        for backend in found {
+            backend.drain(deadline).await;
         }
     }
 

@@ -130,7 +130,9 @@ pub(crate) async fn handle(
             let forwarded = forward(&conn, guard.route(), &mut lease, req, retryable);
             tokio::time::timeout(timeout, forwarded).await
         }
-        Some(_) => tokio::time::timeout(timeout, forward_upgrade(&conn, &lease, req)).await,
+        Some(_) => {
+            tokio::time::timeout(timeout, Box::pin(forward_upgrade(&conn, &lease, req))).await
+        }
     };
     guard.set_lease(lease);
     let failure = match sent {
@@ -168,7 +170,7 @@ async fn forward(
     lease: &mut Lease,
     req: Request<UpstreamBody>,
     retryable: bool,
-) -> Result<(Response<Incoming>, Option<UpstreamConn>), Failure> {
+) -> Result<(Response<Incoming>, Option<Box<UpstreamConn>>), Failure> {
     let gateway = &*conn.gateway;
     let config = &gateway.config;
     let mut unsent = Some(req);
@@ -195,20 +197,23 @@ async fn forward(
         };
         let mut upstream = match pooled {
             Some(upstream) => upstream,
-            None => match UpstreamConn::connect(backend.addr, config.connect_timeout).await {
-                Ok(upstream) => upstream,
-                Err(error) => {
-                    connection_failed(gateway, backend, &error);
-                    unsent = Some(req);
-                    match (!retried_other).then(|| route.pick(&gateway.clock, Some(backend))) {
-                        Some(Some(next)) => {
-                            (*lease, retried_other, fresh) = (next, true, false);
-                            continue;
+            // Boxed: connecting is rare, and its future would make every request's bigger.
+            None => {
+                match Box::pin(UpstreamConn::connect(backend.addr, config.connect_timeout)).await {
+                    Ok(upstream) => upstream,
+                    Err(error) => {
+                        connection_failed(gateway, backend, &error);
+                        unsent = Some(req);
+                        match (!retried_other).then(|| route.pick(&gateway.clock, Some(backend))) {
+                            Some(Some(next)) => {
+                                (*lease, retried_other, fresh) = (next, true, false);
+                                continue;
+                            }
+                            _ => return Err(Failure::ConnectionFailed),
                         }
-                        _ => return Err(Failure::ConnectionFailed),
                     }
                 }
-            },
+            }
         };
         if retryable && copy.is_none() && (upstream.reused || route.backends.len() > 1) {
             copy = Some((
@@ -258,7 +263,7 @@ async fn forward_upgrade(
     conn: &Conn,
     lease: &Lease,
     req: Request<UpstreamBody>,
-) -> Result<(Response<Incoming>, Option<UpstreamConn>), Failure> {
+) -> Result<(Response<Incoming>, Option<Box<UpstreamConn>>), Failure> {
     let gateway = &*conn.gateway;
     let backend = lease.backend();
     let mut sender = upstream::connect_for_upgrade(backend.addr, gateway.config.connect_timeout)
@@ -296,7 +301,7 @@ fn connection_failed(gateway: &Gateway, backend: &Backend, error: &dyn std::fmt:
 fn respond(
     mut guard: RequestGuard,
     mut response: Response<Incoming>,
-    upstream: Option<UpstreamConn>,
+    upstream: Option<Box<UpstreamConn>>,
     answer: Answer,
     client_upgrade: Option<OnUpgrade>,
     version: Version,

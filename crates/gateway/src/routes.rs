@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use crate::backend::{Backend, Lease};
 use crate::clock::Clock;
@@ -105,6 +105,10 @@ impl RouteTable {
 #[derive(Default)]
 pub(crate) struct Registry {
     pub(crate) backends: HashMap<Box<str>, Arc<Backend>>,
+    /// Backends the table no longer uses, by instance ID, while requests in flight still hold
+    /// them: an instance is often taken out of the routes before it is drained, and its drain
+    /// must still wait for them.
+    pub(crate) retired: Vec<(Box<str>, Weak<Backend>)>,
     pub(crate) apps: BTreeMap<Box<str>, Arc<App>>,
 }
 
@@ -170,6 +174,13 @@ impl Registry {
                         free.insert(Arc::clone(&entry));
                     }
                 }
+            }
+        }
+        self.retired
+            .retain(|(_, backend)| backend.strong_count() > 0);
+        for (id, old) in self.backends.drain() {
+            if !backends.get(&id).is_some_and(|new| Arc::ptr_eq(new, &old)) {
+                self.retired.push((id, Arc::downgrade(&old)));
             }
         }
         self.backends = backends;

@@ -45,8 +45,12 @@ pub(crate) enum SendError {
 }
 
 impl UpstreamConn {
-    /// Connects to `addr` with TCP_NODELAY, giving up after `timeout`.
-    pub(crate) async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> io::Result<Self> {
+    /// Connects to `addr` with TCP_NODELAY, giving up after `timeout`. Boxed, because
+    /// requests move connections around and hyper's connection state is large.
+    pub(crate) async fn connect(
+        addr: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<Box<Self>> {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(stream) => stream?,
             Err(_) => {
@@ -61,13 +65,13 @@ impl UpstreamConn {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(io::Error::other)?;
-        Ok(Self {
+        Ok(Box::new(Self {
             sender,
             conn,
             closed: false,
             reused: false,
             idle_since: Instant::now(),
-        })
+        }))
     }
 
     /// Polls the connection: reads and writes whatever is due. Returns false once it is closed.
@@ -110,13 +114,13 @@ impl UpstreamConn {
 /// The idle connections of one backend, newest last.
 #[derive(Default)]
 pub(crate) struct Pool {
-    idle: Mutex<Vec<UpstreamConn>>,
+    idle: Mutex<Vec<Box<UpstreamConn>>>,
 }
 
 impl Pool {
     /// An idle connection that is still open and younger than `max_idle`, if there is one.
     /// Connections found closed or too old are dropped.
-    pub(crate) async fn checkout(&self, max_idle: Duration) -> Option<UpstreamConn> {
+    pub(crate) async fn checkout(&self, max_idle: Duration) -> Option<Box<UpstreamConn>> {
         loop {
             let mut conn = self.lock().pop()?;
             if conn.idle_since.elapsed() > max_idle {
@@ -129,7 +133,7 @@ impl Pool {
     }
 
     /// Keeps a connection whose last response was read to the end.
-    pub(crate) fn checkin(&self, mut conn: UpstreamConn) {
+    pub(crate) fn checkin(&self, mut conn: Box<UpstreamConn>) {
         if conn.closed {
             return;
         }
@@ -139,7 +143,7 @@ impl Pool {
 
     /// Drops connections idle longer than `max_idle`.
     pub(crate) fn sweep(&self, max_idle: Duration) {
-        let expired: Vec<UpstreamConn> = {
+        let expired: Vec<Box<UpstreamConn>> = {
             let mut idle = self.lock();
             let keep_from = idle
                 .iter()
@@ -151,7 +155,7 @@ impl Pool {
         drop(expired);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<UpstreamConn>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Box<UpstreamConn>>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -162,7 +166,7 @@ pub(crate) async fn connect_for_upgrade(
     addr: std::net::SocketAddr,
     timeout: Duration,
 ) -> io::Result<SendRequest<UpstreamBody>> {
-    let UpstreamConn { sender, conn, .. } = UpstreamConn::connect(addr, timeout).await?;
+    let UpstreamConn { sender, conn, .. } = *UpstreamConn::connect(addr, timeout).await?;
     tokio::spawn(async move {
         if let Err(error) = conn.with_upgrades().await {
             tracing::debug!(%error, "connection to instance for an upgrade ended with an error");

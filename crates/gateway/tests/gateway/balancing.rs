@@ -237,6 +237,36 @@ async fn drain_waits_for_requests_in_flight_and_sends_no_new_ones() {
 }
 
 #[tokio::test]
+async fn drain_waits_for_a_backend_the_routes_already_dropped() {
+    // The platform takes an instance out of the routes (a rollout's switch, a scale-down)
+    // before its agent drains it: the drain must still wait for what is in flight there.
+    bounded("test", async {
+        let (a, b) = (Instance::start("a").await, Instance::start("b").await);
+        let gw = TestGateway::start(vec![route("shop", &["shop.localhost"], vec![a.spec()])]).await;
+        let client = gw.client();
+        let slow = tokio::spawn({
+            let client = client.clone();
+            async move { client.get("shop.localhost", "/slow").await }
+        });
+        a.slow_arrived.notified().await;
+        gw.gateway
+            .set_routes(vec![route("shop", &["shop.localhost"], vec![b.spec()])]);
+        let a_id = a.spec().id;
+        let drain = gw.gateway.drain(&a_id, Duration::from_secs(25));
+        tokio::pin!(drain);
+        tokio::select! {
+            biased;
+            () = &mut drain => panic!("drain returned with a request in flight"),
+            () = std::future::ready(()) => {}
+        }
+        a.release.add_permits(1);
+        assert_eq!(slow.await.unwrap().status, StatusCode::OK);
+        drain.await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn swapping_route_tables_under_load_fails_no_request() {
     bounded("test", async {
         let (a, b, c) = (
