@@ -2,7 +2,7 @@
 //! the agent's instances, instances drained from the gateway before they stop, and the
 //! gateway's access lines written where `spread logs --source router` reads them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -33,13 +33,16 @@ pub(super) async fn sync(
     let mut seen = None;
     let mut last_routes: Option<Vec<AppRoute>> = None;
     loop {
-        let table = raft.read(|state| {
-            logs.know(state);
+        let (table, apps) = raft.read(|state| {
             let observed = observe(&agent, &desired_instances(state));
-            route_table(state, &domain, &agent, |id| {
+            let table = route_table(state, &domain, &agent, |id| {
                 observed.get(id) == Some(&Observed::Healthy)
-            })
+            });
+            let apps: HashMap<String, AppId> =
+                state.apps().map(|a| (a.name.to_string(), a.id)).collect();
+            (table, apps)
         });
+        logs.know(apps);
         if last_routes.as_ref() != Some(&table) {
             gateway.set_routes(table.clone());
             last_routes = Some(table);
@@ -160,18 +163,20 @@ impl RouterLogs {
         self.dir.join(app.to_string())
     }
 
-    /// Learns the apps of `state`, and removes the lines of apps that are gone.
-    fn know(&self, state: &State) {
-        let now: HashMap<String, AppId> =
-            state.apps().map(|a| (a.name.to_string(), a.id)).collect();
+    /// Learns the apps there are (name to ID), and removes the lines of any other app, also
+    /// of those destroyed while the platform was down.
+    fn know(&self, apps: HashMap<String, AppId>) {
         let mut ids = self.ids.lock().unwrap();
-        if *ids == now {
+        if *ids == apps {
             return;
         }
-        for gone in ids.values().filter(|id| !now.values().any(|n| n == *id)) {
-            let _ = std::fs::remove_dir_all(self.dir_of(gone));
+        let keep: HashSet<String> = apps.values().map(ToString::to_string).collect();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if !keep.contains(entry.file_name().to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
-        *ids = now;
+        *ids = apps;
     }
 }
 
