@@ -97,6 +97,12 @@ pub enum Command {
         health: HealthCheck,
         at: Timestamp,
     },
+    /// From now on, new releases with an image roll out (start beside the live release and
+    /// serve once healthy) instead of being live at once. Proposed once by a server that knows
+    /// rollouts, so that commands logged before keep their meaning.
+    EnableRollouts {
+        at: Timestamp,
+    },
 }
 
 /// What an accepted command did, with what it made, so callers need not read the state again
@@ -129,4 +135,5 @@ pub enum Outcome {
         app: AppId,
         health: HealthCheck,
     },
+    RolloutsEnabled,
 }

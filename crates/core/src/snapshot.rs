@@ -10,7 +10,8 @@ use crate::state::State;
 /// - 1: the first layout.
 /// - 2: releases record the ID of the token that made them (`created_by_token`).
 /// - 3: releases hold an image and process commands; formations hold memory and CPU limits.
-/// - 4: releases have a status (rollouts); apps have custom domains and a health check.
+/// - 4: releases have a status (rollouts); apps have custom domains and a health check; the
+///   state says whether rollouts are enabled.
 pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
@@ -111,8 +112,10 @@ fn v2_to_v3(state: &mut serde_json::Value) {
 }
 
 /// Version 4 adds release statuses (every earlier release went live at once), custom domains
-/// (none) and health checks (the default).
+/// (none), health checks (the default) and the rollouts switch (off: the log after the
+/// snapshot was written by a binary without rollouts).
 fn v3_to_v4(state: &mut serde_json::Value) {
+    state["rollouts"] = serde_json::Value::Bool(false);
     for app in apps(state) {
         for release in app["releases"].as_array_mut().into_iter().flatten() {
             release["status"] = serde_json::json!({"state": "deployed"});
@@ -136,7 +139,7 @@ mod tests {
     const V3_FIXTURE: &str = r#"{"schema_version":3,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef","image":null,"processes":{}}],"formation":{"web":{"quantity":1,"memory_bytes":null,"cpu_millis":null}}}},"tokens":{}}}"#;
 
     /// Bytes written by schema version 4; they must always decode.
-    const V4_FIXTURE: &str = r#"{"schema_version":4,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef","image":null,"processes":{},"status":{"state":"deployed"}}],"formation":{"web":{"quantity":1,"memory_bytes":null,"cpu_millis":null}},"domains":[],"health":{"path":null,"timeout_secs":60}}},"tokens":{}}}"#;
+    const V4_FIXTURE: &str = r#"{"schema_version":4,"state":{"apps":{"shop":{"id":"0192f0c1-0000-7000-8000-000000000001","name":"shop","created_at":"2026-11-23T10:00:00Z","config":{"FOO":"bar"},"releases":[{"version":1,"description":"Set FOO","config":{"FOO":"bar"},"created_at":"2026-11-23T10:01:00Z","created_by":"admin","created_by_token":"0123456789abcdef","image":null,"processes":{},"status":{"state":"deployed"}}],"formation":{"web":{"quantity":1,"memory_bytes":null,"cpu_millis":null}},"domains":[],"health":{"path":null,"timeout_secs":60}}},"tokens":{},"rollouts":false}}"#;
 
     fn encoded(bytes: &str) -> String {
         String::from_utf8(encode_snapshot(&decode_snapshot(bytes.as_bytes()).unwrap())).unwrap()

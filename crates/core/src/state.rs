@@ -19,6 +19,10 @@ use crate::rejection::Rejection;
 pub struct State {
     apps: BTreeMap<AppName, App>,
     tokens: BTreeMap<TokenId, Token>,
+    /// Whether new releases roll out (`EnableRollouts`). Commands logged before rollouts
+    /// existed must keep their meaning when they are applied again: until then, a release is
+    /// live as soon as it is made, as it always was.
+    rollouts: bool,
 }
 
 impl State {
@@ -36,6 +40,11 @@ impl State {
 
     pub fn tokens(&self) -> impl Iterator<Item = &Token> {
         self.tokens.values()
+    }
+
+    /// Whether new releases roll out; see `Command::EnableRollouts`.
+    pub fn rollouts_enabled(&self) -> bool {
+        self.rollouts
     }
 
     /// Applies one command. On rejection the state is unchanged.
@@ -115,6 +124,10 @@ impl State {
                     domains: app.domains.clone(),
                 })
             }
+            Command::EnableRollouts { at: _ } => {
+                self.rollouts = true;
+                Ok(Outcome::RolloutsEnabled)
+            }
             Command::SetHealthCheck { app, health, at: _ } => {
                 check_health(&health)?;
                 let app = self.app_mut(&app)?;
@@ -169,6 +182,7 @@ impl State {
         by: Actor,
         at: Timestamp,
     ) -> Result<Outcome, Rejection> {
+        let rollouts = self.rollouts;
         let app = self.app_mut(name)?;
         if set.is_empty() && unset.is_empty() {
             return Err(Rejection::EmptyConfigChange);
@@ -206,7 +220,7 @@ impl State {
             None => (None, BTreeMap::new()),
         };
         app.config = config.clone();
-        Ok(app.push_release(description, config, image, processes, by, at))
+        Ok(app.push_release(description, config, image, processes, by, at, rollouts))
     }
 
     fn deploy_image(
@@ -217,12 +231,21 @@ impl State {
         by: Actor,
         at: Timestamp,
     ) -> Result<Outcome, Rejection> {
+        let rollouts = self.rollouts;
         let app = self.app_mut(name)?;
         check_image(&image)?;
         check_processes(&processes)?;
         let description = format!("Deploy {}", image.reference);
         let config = app.config.clone();
-        Ok(app.push_release(description, config, Some(image), processes, by, at))
+        Ok(app.push_release(
+            description,
+            config,
+            Some(image),
+            processes,
+            by,
+            at,
+            rollouts,
+        ))
     }
 
     fn finish_rollout(
@@ -254,6 +277,7 @@ impl State {
         by: Actor,
         at: Timestamp,
     ) -> Result<Outcome, Rejection> {
+        let rollouts = self.rollouts;
         let app = self.app_mut(name)?;
         let target = match version {
             Some(version) => app
@@ -283,7 +307,7 @@ impl State {
         );
         // Like Heroku: the config comes back with the code.
         app.config = config.clone();
-        Ok(app.push_release(description, config, image, processes, by, at))
+        Ok(app.push_release(description, config, image, processes, by, at, rollouts))
     }
 
     fn add_domain(&mut self, name: &AppName, domain: DomainName) -> Result<Outcome, Rejection> {
@@ -366,7 +390,9 @@ impl State {
 }
 
 impl App {
-    /// Appends the next release and says so.
+    /// Appends the next release and says so. With `rollouts` off (commands logged before
+    /// rollouts existed) it is live at once.
+    #[allow(clippy::too_many_arguments)]
     fn push_release(
         &mut self,
         description: String,
@@ -375,9 +401,10 @@ impl App {
         processes: BTreeMap<ProcessType, Vec<String>>,
         by: Actor,
         at: Timestamp,
+        rollouts: bool,
     ) -> Outcome {
         // Nothing to roll out without an image; a release that was still rolling out gives way.
-        let status = if image.is_some() {
+        let status = if image.is_some() && rollouts {
             ReleaseStatus::RollingOut
         } else {
             ReleaseStatus::Deployed

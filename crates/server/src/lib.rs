@@ -59,6 +59,8 @@ pub enum ServerError {
     Images(spread_image::StoreError),
     #[error("cannot create the first admin token: {0}")]
     Bootstrap(String),
+    #[error("cannot record that releases roll out from now on: {0}")]
+    EnableRollouts(String),
     #[error("the API server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -88,6 +90,16 @@ impl Server {
         .await
         .map_err(ServerError::Raft)?;
         let admin_token = auth::bootstrap_admin_token(&raft, config.new_admin_token).await?;
+        // Commands logged by a binary without rollouts keep their meaning (a release live at
+        // once); from here on, releases roll out.
+        if !raft.read(spread_core::State::rollouts_enabled) {
+            let enable = spread_core::Command::EnableRollouts {
+                at: jiff::Timestamp::now(),
+            };
+            raft.propose(enable)
+                .await
+                .map_err(|e| ServerError::EnableRollouts(e.to_string()))?;
+        }
         let images_dir = config.data_dir.join("images");
         let images = spread_image::BlobStore::open(&images_dir).map_err(ServerError::Images)?;
         // Uploads whose builds a previous run did not finish.

@@ -54,6 +54,7 @@ fn deploy(state: &mut State, app: &str, digest: char, second: i64) -> u64 {
 
 fn shop() -> State {
     let mut state = State::default();
+    state.apply(Command::EnableRollouts { at: at(0) }).unwrap();
     state
         .apply(Command::CreateApp {
             id: AppId(uuid::Uuid::from_u128(7)),
@@ -150,6 +151,27 @@ fn a_deploy_runs_the_new_release_beside_the_live_one_until_it_is_healthy() {
     assert_eq!(status(&state, v2), ReleaseStatus::Deployed);
     assert!(ids_of(&state, v1).is_empty(), "the old release goes away");
     assert_eq!(ids_of(&state, v2).len(), 3);
+}
+
+#[test]
+fn before_rollouts_are_enabled_a_release_is_live_at_once_as_old_log_entries_meant() {
+    let mut state = State::default();
+    state
+        .apply(Command::CreateApp {
+            id: AppId(uuid::Uuid::from_u128(7)),
+            name: name("shop"),
+            at: at(0),
+        })
+        .unwrap();
+    let v1 = deploy(&mut state, "shop", 'a', 0);
+    assert_eq!(status(&state, v1), ReleaseStatus::Deployed);
+    assert!(!state.rollouts_enabled());
+    assert_eq!(
+        state.apply(Command::EnableRollouts { at: at(1) }),
+        Ok(crate::Outcome::RolloutsEnabled)
+    );
+    let v2 = deploy(&mut state, "shop", 'b', 2);
+    assert_eq!(status(&state, v2), ReleaseStatus::RollingOut);
 }
 
 #[test]
