@@ -508,7 +508,10 @@ fn the_gateway_routes_by_host_and_explains_what_it_cannot_serve() {
 
     // The router's lines go with the app.
     let info: Value = serde_json::from_str(&p.ok(&["apps", "info", "blog", "--json"])).unwrap();
-    let lines = p.data_dir().join("router").join(info["id"].as_str().unwrap());
+    let lines = p
+        .data_dir()
+        .join("router")
+        .join(info["id"].as_str().unwrap());
     assert!(lines.is_dir(), "{}", lines.display());
     p.ok(&["apps", "destroy", "blog", "--confirm", "blog"]);
     p.wait_until("the router's lines of a destroyed app removed", || {

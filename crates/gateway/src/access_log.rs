@@ -41,6 +41,9 @@ pub(crate) struct LogEntry<'a> {
     pub request_id: &'a [u8],
     pub fwd: IpAddr,
     pub instance: Option<&'a str>,
+    /// Time spent opening a connection to the instance (0 on a pooled one).
+    pub connect_ms: u64,
+    /// Time from the request to the response head.
     pub service_ms: u64,
     pub status: u16,
     pub bytes: u64,
@@ -68,6 +71,7 @@ impl LogEntry<'_> {
         if let Some(instance) = self.instance {
             out.push_str(" instance=");
             write_value(&mut out, instance.as_bytes());
+            let _ = write!(out, " connect={}ms", self.connect_ms);
         }
         let protocol = match self.version {
             Version::HTTP_2 => "http/2",
@@ -128,6 +132,7 @@ mod tests {
             request_id,
             fwd: IpAddr::from([127, 0, 0, 1]),
             instance: Some("web.1"),
+            connect_ms: 0,
             service_ms: 3,
             status: 200,
             bytes: 123,
@@ -140,7 +145,8 @@ mod tests {
         assert_eq!(
             entry("/x?y", b"ab12").line(),
             "at=info method=GET path=\"/x?y\" host=shop.localhost request_id=ab12 \
-             fwd=\"127.0.0.1\" instance=web.1 service=3ms status=200 bytes=123 protocol=http/1.1"
+             fwd=\"127.0.0.1\" instance=web.1 connect=0ms service=3ms status=200 bytes=123 \
+             protocol=http/1.1"
         );
     }
 

@@ -92,14 +92,21 @@ impl ProxyBody {
         }
     }
 
-    /// The body is done: a connection whose response was read to the end goes back to its
+    /// The body is done: a connection whose response was read to the end and that is ready
+    /// for another request (not still sending this request's body, say) goes back to its
     /// pool, and the request's bookkeeping ends.
-    fn finish(&mut self, read_to_end: bool) {
-        if let Some(upstream) = self.upstream.take()
+    fn finish(&mut self, cx: Option<&mut Context<'_>>, read_to_end: bool) {
+        if let Some(mut upstream) = self.upstream.take()
             && read_to_end
             && let Some(backend) = self.guard.as_ref().and_then(RequestGuard::backend)
         {
-            backend.pool.checkin(upstream);
+            if let Some(cx) = cx {
+                // Let the connection see the end of the exchange.
+                upstream.drive(cx);
+            }
+            if upstream.is_ready() {
+                backend.pool.checkin(upstream);
+            }
         }
         self.guard = None;
     }
@@ -134,8 +141,8 @@ impl Body for ProxyBody {
                     guard.bytes += data.len() as u64;
                 }
             }
-            Some(Err(_)) => this.finish(false),
-            None => this.finish(true),
+            Some(Err(_)) => this.finish(None, false),
+            None => this.finish(Some(cx), true),
         }
         Poll::Ready(frame)
     }
@@ -163,6 +170,6 @@ impl Drop for ProxyBody {
             Inner::Upstream(body) => body.is_end_stream(),
             Inner::Full(_) => true,
         };
-        self.finish(ended);
+        self.finish(None, ended);
     }
 }

@@ -14,7 +14,8 @@ pub struct GatewayConfig {
     pub idle_timeout: Duration,
     /// An instance must send response headers within this, else the client gets 504 (60 s).
     pub response_timeout: Duration,
-    /// Pooled idle connections to instances are closed after this (30 s).
+    /// Pooled idle connections to instances are closed after this (30 s; checked every
+    /// quarter of it, at most every 5 s).
     pub upstream_idle_timeout: Duration,
     /// A backend whose connection failed is skipped for this long (10 s).
     pub eject_for: Duration,

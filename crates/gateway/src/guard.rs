@@ -28,6 +28,8 @@ pub(crate) struct RequestGuard {
     failure: Option<Failure>,
     /// Response body bytes sent to the client (or tunnelled, for an upgrade).
     pub(crate) bytes: u64,
+    /// Time spent opening connections to instances for this request.
+    pub(crate) connect: Duration,
     /// What the access log line needs, kept only when the log is enabled.
     log: Option<Box<LogFields>>,
 }
@@ -52,6 +54,7 @@ impl RequestGuard {
             status: 0,
             failure: None,
             bytes: 0,
+            connect: Duration::ZERO,
             log: None,
         }
     }
@@ -110,6 +113,7 @@ impl Drop for RequestGuard {
                     request_id: fields.request_id.as_bytes(),
                     fwd: self.conn.peer.ip(),
                     instance: self.lease.as_ref().map(|lease| &*lease.backend().label),
+                    connect_ms: self.connect.as_millis() as u64,
                     service_ms: self.service.map_or(0, |d| d.as_millis() as u64),
                     status: self.status,
                     bytes: self.bytes,

@@ -48,12 +48,19 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         return;
     }
     if present & CONNECTION_BIT != 0 {
+        // Usually `keep-alive`, `close` or `upgrade`, which name no other header to remove.
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
             .iter()
             .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
-            .filter(|name| hop_bit(name) == 0 && name.as_str() != "close")
+            .map(<[u8]>::trim_ascii)
+            .filter(|token| {
+                !["keep-alive", "close", "upgrade", ""]
+                    .iter()
+                    .any(|plain| token.eq_ignore_ascii_case(plain.as_bytes()))
+            })
+            .filter_map(|token| HeaderName::from_bytes(token).ok())
+            .filter(|name| hop_bit(name) == 0)
             .collect();
         for name in named {
             headers.remove(name);

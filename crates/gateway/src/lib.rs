@@ -1,9 +1,21 @@
 //! Spread's HTTP gateway: a reverse proxy in the main process that routes requests by host to
 //! app instances, balances by least outstanding requests and keeps per-app metrics.
 //!
-//! The route table is replaced whole by [`Gateway::set_routes`] and read without a lock on the
-//! request path. Clients speak HTTP/1.1 or HTTP/2 (prior knowledge); instances are reached over
-//! plain HTTP/1.1.
+//! Clients speak HTTP/1.1 or HTTP/2 (prior knowledge), with upgrades (WebSocket) on HTTP/1.1;
+//! instances are reached over plain HTTP/1.1. Where things are:
+//!
+//! - `server`: accept loop, one task per client connection, graceful shutdown; `conn`: the
+//!   per-connection watchdog for header-read and idle timeouts.
+//! - `proxy`: the request path (route, pick, forward, retry, upgrade); `headers`, `host`,
+//!   `request_id`: what it reads and writes; `pages`: the gateway's own answers.
+//! - `routes`: the route table, swapped whole through an `ArcSwap`; `backend`: per-instance
+//!   state (in-flight count, ejection, draining); `upstream`: connections to instances and
+//!   their pools, driven by the request that uses them.
+//! - `body`, `guard`: what ends a request's bookkeeping; `metrics`, `access_log`: what it
+//!   records.
+//!
+//! The request path takes no lock but a backend's pool mutex (held for a push or a pop), reads
+//! the route table without one, and keeps its counters in atomics.
 
 mod access_log;
 mod backend;

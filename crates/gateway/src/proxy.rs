@@ -1,10 +1,11 @@
 //! The request path: route by host, pick a backend, forward over HTTP/1.1 with forwarded
-//! headers, retry a safe request once on another backend when the connection fails, and hand
-//! upgraded connections to a tunnel task.
+//! headers, send a request again when that is safe and its connection failed (see [`forward`]),
+//! and hand upgraded connections to a tunnel task.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::{Body, Incoming};
 use hyper::header::{EXPECT, HOST, HeaderMap, HeaderValue};
@@ -47,6 +48,8 @@ impl Answer {
     }
 }
 
+/// Answers one client request: with the instance's response, or with a page of the gateway's
+/// own saying what went wrong. Never fails and never panics on what the client sent.
 pub(crate) async fn handle(
     conn: Arc<Conn>,
     mut req: Request<Incoming>,
@@ -124,10 +127,12 @@ pub(crate) async fn handle(
     let req = Request::from_parts(parts, body);
 
     let mut lease = lease;
+    let mut connect = Duration::ZERO;
     let timeout = gateway.config.response_timeout;
     let sent = match client_upgrade {
         None => {
-            let forwarded = forward(&conn, guard.route(), &mut lease, req, retryable);
+            let route = guard.route();
+            let forwarded = forward(&conn, route, &mut lease, &mut connect, req, retryable);
             tokio::time::timeout(timeout, forwarded).await
         }
         Some(_) => {
@@ -135,6 +140,7 @@ pub(crate) async fn handle(
         }
     };
     guard.set_lease(lease);
+    guard.connect = connect;
     let failure = match sent {
         Ok(Ok((response, upstream))) => {
             return respond(guard, response, upstream, answer, client_upgrade, version);
@@ -160,50 +166,48 @@ pub(crate) async fn handle(
 ///
 /// Retries, all before any response head: a request that did not leave (refused connection,
 /// a pooled connection found closed) goes out again, to a fresh connection or to another
-/// backend. One that left is sent again only when it is idempotent and has no body: once on a
-/// fresh connection to the same backend when it failed on a reused one (the instance may have
-/// closed an idle connection just then), and once to another backend. A backend whose fresh
-/// connection fails is ejected.
+/// backend. One that left is sent again only when it is idempotent, has no body and the route
+/// has another backend: once on a fresh connection to the same backend when it failed on a
+/// reused one (the instance may have closed an idle connection just then), and once to another
+/// backend. A backend whose fresh connection fails is ejected.
 async fn forward(
     conn: &Conn,
     route: &Route,
     lease: &mut Lease,
+    connect: &mut Duration,
     req: Request<UpstreamBody>,
     retryable: bool,
 ) -> Result<(Response<Incoming>, Option<Box<UpstreamConn>>), Failure> {
     let gateway = &*conn.gateway;
     let config = &gateway.config;
-    let mut unsent = Some(req);
-    // What a sent request needs to be sent again: method and headers (the body is empty).
-    let mut copy: Option<(Method, Uri, HeaderMap)> = None;
+    // Copying headers costs every request, so only when there is another backend to go to; a
+    // pooled connection found closed is caught before sending (see `Pool::checkout`).
+    let copy = (retryable && route.backends.len() > 1).then(|| {
+        Box::new((
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        ))
+    });
+    let mut pending = Some(req);
     let (mut fresh, mut resent, mut retried_same, mut retried_other) = (false, false, false, false);
     loop {
         let backend = lease.backend();
-        let req = match (unsent.take(), &copy) {
-            (Some(req), _) => req,
-            (None, Some((method, uri, headers))) => {
-                let mut req = Request::new(UpstreamBody::Empty);
-                *req.method_mut() = method.clone();
-                *req.uri_mut() = uri.clone();
-                *req.headers_mut() = headers.clone();
-                req
-            }
-            (None, None) => return Err(Failure::ConnectionFailed),
-        };
         let pooled = if fresh {
             None
         } else {
-            backend.pool.checkout(config.upstream_idle_timeout).await
+            backend.pool.checkout().await
         };
         let mut upstream = match pooled {
             Some(upstream) => upstream,
             // Boxed: connecting is rare, and its future would make every request's bigger.
             None => {
-                match Box::pin(UpstreamConn::connect(backend.addr, config.connect_timeout)).await {
+                let connecting = UpstreamConn::connect(backend.addr, config.connect_timeout);
+                match Box::pin(timed(connect, connecting)).await {
                     Ok(upstream) => upstream,
                     Err(error) => {
                         connection_failed(gateway, backend, &error);
-                        unsent = Some(req);
+                        // Nothing was sent: any request may go to another backend.
                         match (!retried_other).then(|| route.pick(&gateway.clock, Some(backend))) {
                             Some(Some(next)) => {
                                 (*lease, retried_other, fresh) = (next, true, false);
@@ -215,18 +219,22 @@ async fn forward(
                 }
             }
         };
-        if retryable && copy.is_none() && (upstream.reused || route.backends.len() > 1) {
-            copy = Some((
-                req.method().clone(),
-                req.uri().clone(),
-                req.headers().clone(),
-            ));
-        }
+        let req = match (pending.take(), copy.as_deref()) {
+            (Some(req), _) => req,
+            (None, Some((method, uri, headers))) => {
+                let mut req = Request::new(UpstreamBody::Empty);
+                *req.method_mut() = method.clone();
+                *req.uri_mut() = uri.clone();
+                *req.headers_mut() = headers.clone();
+                req
+            }
+            (None, None) => return Err(Failure::ConnectionFailed),
+        };
         let reused = upstream.reused;
         let error = match upstream.send(req).await {
             Ok(response) => return Ok((response, Some(upstream))),
             Err(SendError::Unsent(error, req)) => {
-                unsent = Some(*req);
+                pending = Some(*req);
                 if reused && !resent {
                     // A pooled connection closed under us: nothing went out.
                     (resent, fresh) = (true, true);
@@ -247,7 +255,7 @@ async fn forward(
             }
         };
         connection_failed(gateway, backend, &error);
-        if (unsent.is_some() || copy.is_some())
+        if (pending.is_some() || copy.is_some())
             && !retried_other
             && let Some(next) = route.pick(&gateway.clock, Some(backend))
         {
@@ -256,6 +264,14 @@ async fn forward(
         }
         return Err(Failure::ConnectionFailed);
     }
+}
+
+/// Awaits `future`, adding the time it took to `spent`.
+async fn timed<T>(spent: &mut Duration, future: impl Future<Output = T>) -> T {
+    let start = Instant::now();
+    let output = future.await;
+    *spent += start.elapsed();
+    output
 }
 
 /// Sends an upgrade request over a connection of its own, which can switch protocols.

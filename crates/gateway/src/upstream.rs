@@ -82,50 +82,60 @@ impl UpstreamConn {
         !self.closed
     }
 
+    /// Whether the connection is open and waiting for a request.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.closed && self.sender.is_ready()
+    }
+
     /// Whether an idle connection can take a request now: open and ready after one poll.
     fn usable(&mut self, cx: &mut Context<'_>) -> bool {
         self.drive(cx) && matches!(self.sender.poll_ready(cx), Poll::Ready(Ok(())))
     }
 
-    /// Sends `req` and drives the connection until the response head arrives.
-    pub(crate) async fn send(
+    /// Sends `req` and drives the connection until the response head arrives. Not an async
+    /// fn, so the future does not keep a second copy of the request.
+    pub(crate) fn send(
         &mut self,
         req: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> impl Future<Output = Result<Response<Incoming>, SendError>> + '_ {
         let response = self.sender.try_send_request(req);
-        tokio::pin!(response);
-        let result = poll_fn(|cx| {
-            if let Poll::Ready(result) = response.as_mut().poll(cx) {
-                return Poll::Ready(result);
-            }
-            // Once closed, the connection has answered the request with an error.
-            self.drive(cx);
-            response.as_mut().poll(cx)
-        })
-        .await;
-        self.reused = true;
-        result.map_err(|mut error| match error.take_message() {
-            Some(req) => SendError::Unsent(error.into_error(), Box::new(req)),
-            None => SendError::Sent(error.into_error()),
-        })
+        async move {
+            tokio::pin!(response);
+            let result = poll_fn(|cx| {
+                if let Poll::Ready(result) = response.as_mut().poll(cx) {
+                    return Poll::Ready(result);
+                }
+                // Once closed, the connection has answered the request with an error.
+                self.drive(cx);
+                response.as_mut().poll(cx)
+            })
+            .await;
+            self.reused = true;
+            result.map_err(|mut error| match error.take_message() {
+                Some(req) => SendError::Unsent(error.into_error(), Box::new(req)),
+                None => SendError::Sent(error.into_error()),
+            })
+        }
     }
 }
 
-/// The idle connections of one backend, newest last.
+/// The idle connections of one backend, newest last. Boxed, so taking one out and putting it
+/// back moves a pointer rather than hyper's connection state.
 #[derive(Default)]
 pub(crate) struct Pool {
+    #[expect(
+        clippy::vec_box,
+        reason = "connections move in and out of the pool per request"
+    )]
     idle: Mutex<Vec<Box<UpstreamConn>>>,
 }
 
 impl Pool {
-    /// An idle connection that is still open and younger than `max_idle`, if there is one.
-    /// Connections found closed or too old are dropped.
-    pub(crate) async fn checkout(&self, max_idle: Duration) -> Option<Box<UpstreamConn>> {
+    /// The most recently used idle connection that is still open, if there is one.
+    /// Connections found closed are dropped; [`Pool::sweep`] drops those idle too long.
+    pub(crate) async fn checkout(&self) -> Option<Box<UpstreamConn>> {
         loop {
             let mut conn = self.lock().pop()?;
-            if conn.idle_since.elapsed() > max_idle {
-                continue;
-            }
             if poll_fn(|cx| Poll::Ready(conn.usable(cx))).await {
                 return Some(conn);
             }
@@ -155,6 +165,7 @@ impl Pool {
         drop(expired);
     }
 
+    #[expect(clippy::vec_box, reason = "see `Pool::idle`")]
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Box<UpstreamConn>>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }

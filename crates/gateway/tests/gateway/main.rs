@@ -6,3 +6,4 @@ mod observability;
 mod routing;
 mod support;
 mod upgrades;
+mod upstream;

@@ -103,9 +103,10 @@ async fn every_request_of_a_known_app_gets_an_access_log_line() {
         assert_eq!(app, "shop");
         let expected = format!(
             "at=info method=GET path=\"/cart?item=1\" host=shop.localhost request_id={id} \
-             fwd=\"127.0.0.1\" instance=web service="
+             fwd=\"127.0.0.1\" instance=web connect="
         );
         assert!(line.starts_with(&expected), "{line}");
+        assert!(line.contains("ms service="), "{line}");
         assert!(line.contains(" status=200 bytes="), "{line}");
         assert!(line.ends_with(" protocol=http/1.1"), "{line}");
         let (app, line) = &lines[1];

@@ -47,7 +47,15 @@ pub struct Instance {
     /// Notified each time a request to `/slow` arrives.
     pub slow_arrived: Arc<tokio::sync::Notify>,
     pub release: Arc<Semaphore>,
+    /// Connections accepted, and those still open.
+    pub conns: Arc<ConnCount>,
     task: JoinHandle<()>,
+}
+
+#[derive(Default)]
+pub struct ConnCount {
+    pub accepted: AtomicUsize,
+    pub open: AtomicUsize,
 }
 
 impl Drop for Instance {
@@ -85,8 +93,10 @@ impl Instance {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(serve_http1(listener, handler));
+        let conns = Arc::new(ConnCount::default());
+        let task = tokio::spawn(serve_http1(listener, handler, conns.clone()));
         Self {
+            conns,
             name,
             addr,
             hits,
@@ -130,12 +140,15 @@ fn echo(name: &str, req: Request<usize>) -> Response<Full<Bytes>> {
     response
 }
 
-async fn serve_http1(listener: TcpListener, handler: Handler) {
+async fn serve_http1(listener: TcpListener, handler: Handler, conns: Arc<ConnCount>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let handler = handler.clone();
+        conns.accepted.fetch_add(1, Ordering::SeqCst);
+        conns.open.fetch_add(1, Ordering::SeqCst);
+        let conns = conns.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let handler = handler.clone();
@@ -145,6 +158,7 @@ async fn serve_http1(listener: TcpListener, handler: Handler) {
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;
+            conns.open.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }
@@ -215,7 +229,47 @@ pub async fn upgrade_echo_instance() -> (SocketAddr, JoinHandle<()>) {
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    (addr, tokio::spawn(serve_http1(listener, handler)))
+    (
+        addr,
+        tokio::spawn(serve_http1(listener, handler, Arc::default())),
+    )
+}
+
+/// An instance that answers one request per connection and then closes it without saying so
+/// (no `Connection: close`), as a server whose keep-alive timeout just passed would.
+pub async fn one_shot_instance() -> (SocketAddr, Arc<AtomicUsize>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                let _ = stream.write_all(answer).await;
+            });
+        }
+    });
+    (addr, accepted, task)
+}
+
+/// Waits (bounded by the test's timeout) until `done` holds.
+pub async fn eventually(mut done: impl FnMut() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Access log lines kept in memory.
