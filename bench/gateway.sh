@@ -5,10 +5,12 @@
 # Prints req/s, p50 and p99 per target. Installs nothing.
 #
 # Usage: bench/gateway.sh [seconds] [connections]
-# Env:   GW_THREADS=N  tokio worker threads of the gateway (default 1: on a small machine where
-#                      wrk, the backend and the proxy share the CPUs, a second worker only adds
-#                      cross-thread wake-ups; set it to the CPU count on a larger one)
-#        GW_ACCESS_LOG=1  make (and count, not write) an access log line per request
+# Env:   GW_THREADS=N  threads of the gateway's own runtime (default: what `spread up` uses,
+#                      spread_gateway::DEFAULT_THREADS, 1: on a small machine where wrk, the
+#                      backend and the proxy share the CPUs, a second thread only adds
+#                      cross-thread wake-ups; try the CPU count on a larger one)
+#        GW_ACCESS_LOG=1  make an access log line per request and send it to a thread over a
+#                      channel, as `spread up` does (counted there, not written)
 set -euo pipefail
 D=${1:-10}
 C=${2:-64}
@@ -76,7 +78,7 @@ nginx -p "$T" -c "$T/backend.conf" -e "$T/error.log"
 nginx -p "$T" -c "$T/nginx.conf" -e "$T/error.log"
 haproxy -f "$T/haproxy.cfg"
 gw_args=(--listen "$SPREAD" --backend "$BACKEND" --host bench.localhost)
-gw_args+=(--threads "${GW_THREADS:-1}")
+[ -z "${GW_THREADS:-}" ] || gw_args+=(--threads "$GW_THREADS")
 [ -z "${GW_ACCESS_LOG:-}" ] || gw_args+=(--access-log)
 target/release/examples/bench_gateway "${gw_args[@]}" 2>"$T/gateway.log" &
 GW_PID=$!
@@ -104,7 +106,7 @@ run() { # name addr
 access_log=off
 [ -z "${GW_ACCESS_LOG:-}" ] || access_log=on
 echo "# wrk -t1 -c$C -d${D}s --latency, keep-alive GETs of a 19-byte body; $(nproc) CPUs;" \
-  "gateway: ${GW_THREADS:-1} worker thread(s), access log $access_log"
+  "gateway: ${GW_THREADS:-default} thread(s), access log $access_log"
 printf "%-8s %12s %10s %10s\n" target "req/s" p50 p99
 run direct $BACKEND
 run nginx $NGINX

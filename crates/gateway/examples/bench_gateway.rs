@@ -3,12 +3,18 @@
 //! `bench_gateway --listen 127.0.0.1:9104 --backend 127.0.0.1:9000 --host bench.localhost
 //! [--threads N] [--access-log]` serves until SIGINT or SIGTERM. The host `127.0.0.1` is routed
 //! too, so `wrk http://127.0.0.1:9104/` reaches the backend.
+//!
+//! It runs the gateway as `spread up` does: [`Gateway::spawn_on_own_runtime`] with
+//! [`DEFAULT_THREADS`] unless `--threads` says otherwise, beside a main runtime, and with
+//! `--access-log` every line goes over a bounded channel to a thread (only counted there).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
-use spread_gateway::{AccessLog, AppRoute, BackendSpec, Gateway, GatewayConfig, NoAccessLog};
+use spread_gateway::{
+    AccessLog, AppRoute, BackendSpec, DEFAULT_THREADS, Gateway, GatewayConfig, NoAccessLog,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 const USAGE: &str = "usage: bench_gateway --listen ADDR --backend ADDR --host HOST \
@@ -52,13 +58,34 @@ fn parse<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
         .map_err(|_| format!("{flag} {value:?} is not valid; {USAGE}"))
 }
 
-/// Makes every line and counts them, to measure what the access log costs without disk I/O.
-#[derive(Default)]
-struct CountingLog(AtomicU64);
+/// Sends every line to a thread over a bounded channel, as `spread up`'s router log does, and
+/// counts them there: the access log's cost on the request path, without the disk writes.
+struct ChannelLog {
+    lines: mpsc::SyncSender<(String, String)>,
+}
 
-impl AccessLog for CountingLog {
-    fn record(&self, _app: &str, line: String) {
-        self.0.fetch_add(line.len() as u64, Ordering::Relaxed);
+impl ChannelLog {
+    fn start() -> Self {
+        let (lines, rx) = mpsc::sync_channel::<(String, String)>(65_536);
+        std::thread::spawn(move || {
+            let mut bytes = 0usize;
+            while let Ok(first) = rx.recv() {
+                for (app, line) in std::iter::once(first).chain(rx.try_iter().take(65_536)) {
+                    bytes += app.len() + line.len();
+                }
+                // As `spread up`'s writer: a pause after each batch, so lines come in batches
+                // instead of a thread wake-up per request.
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            eprintln!("bench_gateway: {bytes} bytes of access log");
+        });
+        Self { lines }
+    }
+}
+
+impl AccessLog for ChannelLog {
+    fn record(&self, app: &str, line: String) {
+        let _ = self.lines.try_send((app.to_owned(), line));
     }
 }
 
@@ -70,26 +97,17 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        runtime.worker_threads(threads);
-    }
-    let runtime = match runtime.enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the tokio runtime: {error}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(error) = runtime.block_on(run(args)) {
+    if let Err(error) = run(args) {
         eprintln!("error: {error}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> std::io::Result<()> {
+/// Runs the gateway as `spread up` does: on a runtime of its own beside the process's main
+/// runtime, which here only waits for a signal.
+fn run(args: Args) -> std::io::Result<()> {
     let log: Arc<dyn AccessLog> = if args.access_log {
-        Arc::new(CountingLog::default())
+        Arc::new(ChannelLog::start())
     } else {
         Arc::new(NoAccessLog)
     };
@@ -103,27 +121,39 @@ async fn run(args: Args) -> std::io::Result<()> {
             addr: args.backend,
         }],
     }]);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|error| {
-            std::io::Error::new(
-                error.kind(),
-                format!("cannot listen on {}: {error}", args.listen),
-            )
+    let listener = std::net::TcpListener::bind(args.listen).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("cannot listen on {}: {error}", args.listen),
+        )
+    })?;
+    let main = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let threads = args.threads.unwrap_or(DEFAULT_THREADS);
+    let serving = gateway
+        .clone()
+        .spawn_on_own_runtime(listener, threads, async {
+            let _ = stopped.await;
         })?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let shutdown = async move {
+    eprintln!(
+        "bench_gateway: {} → {} for host {}, {threads} gateway thread(s)",
+        args.listen, args.backend, args.host
+    );
+    main.block_on(async {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    };
-    eprintln!(
-        "bench_gateway: {} → {} for host {}",
-        args.listen, args.backend, args.host
-    );
-    gateway.clone().serve(listener, shutdown).await?;
+        std::io::Result::Ok(())
+    })?;
+    let _ = stop.send(());
+    serving
+        .join()
+        .map_err(|_| std::io::Error::other("the gateway thread panicked"))??;
     if let Some(summary) = gateway.summary("bench") {
         eprintln!("bench_gateway: requests by class {:?}", summary.requests);
     }

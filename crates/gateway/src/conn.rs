@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::clock::millis;
+use crate::deadline::ResponseDeadline;
 use crate::gateway::Gateway;
 
 pub(crate) struct Conn {
@@ -42,6 +43,8 @@ pub(crate) struct Conn {
     served: AtomicBool,
     /// HTTP/2 reads control frames between requests, so reads say nothing about heads there.
     h2: AtomicBool,
+    /// The response timeout of the HTTP/1 request waiting for its response head.
+    pub(crate) response_deadline: ResponseDeadline,
 }
 
 /// What the watchdog should do now.
@@ -74,6 +77,7 @@ impl Conn {
             idle_since: AtomicU64::new(now),
             served: AtomicBool::new(false),
             h2: AtomicBool::new(false),
+            response_deadline: ResponseDeadline::default(),
         }
     }
 
@@ -102,10 +106,14 @@ impl Conn {
     }
 
     /// The longest the watchdog sleeps between checks. A deadline set after a check (a head
-    /// starting, a request ending) is at least this far from that check, so it is never missed.
+    /// starting, a request ending, a request waiting for its response) is at least this far
+    /// from that check, so it is never missed.
     pub(crate) fn check_interval(&self) -> std::time::Duration {
         let config = &self.gateway.config;
-        config.header_read_timeout.min(config.idle_timeout)
+        config
+            .header_read_timeout
+            .min(config.idle_timeout)
+            .min(config.response_timeout)
     }
 
     pub(crate) fn check(&self, closing: bool) -> Check {
@@ -120,7 +128,7 @@ impl Conn {
         let wait = |deadline: u64| Check::Wait(clock.instant(deadline.min(now + step)));
         let busy = || self.active.load(Relaxed) > 0;
         if busy() {
-            return wait(u64::MAX);
+            return wait(self.response_deadline.check(now).unwrap_or(u64::MAX));
         }
         if closing {
             return Check::Idle;

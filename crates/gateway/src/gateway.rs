@@ -76,6 +76,24 @@ impl Gateway {
         server::serve(self, listener, shutdown).await
     }
 
+    /// Runs [`Gateway::serve`] on a tokio runtime of its own, on `threads` threads named
+    /// `gateway` (at least one), so the gateway's requests never wait behind the rest of the
+    /// process's tasks and take no cross-thread wake-ups from them. One thread gets a
+    /// current-thread runtime, the cheapest per request; more get a multi-thread one.
+    /// [`DEFAULT_THREADS`](crate::DEFAULT_THREADS) is the count to use without a reason to
+    /// pick another. `shutdown` may come from any runtime.
+    ///
+    /// Returns the thread that serves, once the runtime is built; joining it gives what `serve`
+    /// returned. `listener` is made non-blocking here.
+    pub fn spawn_on_own_runtime(
+        self: Arc<Self>,
+        listener: std::net::TcpListener,
+        threads: usize,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<std::io::Result<()>>> {
+        server::spawn_on_own_runtime(self, listener, threads, shutdown)
+    }
+
     /// Takes the backend out of balancing at once (even before the next `set_routes`) and
     /// waits until its requests in flight are done or `timeout` passed. An unknown id returns
     /// at once.

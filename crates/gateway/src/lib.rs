@@ -5,7 +5,8 @@
 //! instances are reached over plain HTTP/1.1. Where things are:
 //!
 //! - `server`: accept loop, one task per client connection, graceful shutdown; `conn`: the
-//!   per-connection watchdog for header-read and idle timeouts.
+//!   per-connection watchdog for header-read and idle timeouts, and for the response timeout
+//!   of HTTP/1 requests (`deadline`).
 //! - `proxy`: the request path (route, pick, forward, retry, upgrade); `headers`, `host`,
 //!   `request_id`: what it reads and writes; `pages`: the gateway's own answers.
 //! - `routes`: the route table, swapped whole through an `ArcSwap`; `backend`: per-instance
@@ -23,6 +24,7 @@ mod body;
 mod clock;
 mod config;
 mod conn;
+mod deadline;
 mod error;
 mod gateway;
 mod guard;
@@ -41,3 +43,10 @@ pub use config::GatewayConfig;
 pub use gateway::Gateway;
 pub use metrics::AppSummary;
 pub use routes::{AppRoute, BackendSpec};
+
+/// The threads to give [`Gateway::spawn_on_own_runtime`] by default: one. On the small
+/// machines Spread targets the gateway shares the CPUs with the instances it proxies to (and
+/// their clients, on a benchmark), and one thread with a current-thread runtime serves more
+/// requests per CPU than two that wake each other; one thread serves some 50k small requests a
+/// second. Give it more on a machine with CPUs to spare for it.
+pub const DEFAULT_THREADS: usize = 1;

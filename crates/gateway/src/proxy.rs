@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use crate::backend::{Backend, Lease};
 use crate::body::{ProxyBody, UpstreamBody};
 use crate::conn::Conn;
+use crate::deadline::within_response_timeout;
 use crate::error::Failure;
 use crate::gateway::Gateway;
 use crate::guard::{LogFields, RequestGuard};
@@ -129,24 +130,26 @@ pub(crate) async fn handle(
     let mut lease = lease;
     let mut connect = Duration::ZERO;
     let timeout = gateway.config.response_timeout;
+    let h2 = version == Version::HTTP_2;
     let sent = match client_upgrade {
         None => {
             let route = guard.route();
             let forwarded = forward(&conn, route, &mut lease, &mut connect, req, retryable);
-            tokio::time::timeout(timeout, forwarded).await
+            within_response_timeout(&conn, start, h2, forwarded).await
         }
         Some(_) => {
-            tokio::time::timeout(timeout, Box::pin(forward_upgrade(&conn, &lease, req))).await
+            let forwarded = Box::pin(forward_upgrade(&conn, &lease, req));
+            within_response_timeout(&conn, start, h2, forwarded).await
         }
     };
     guard.set_lease(lease);
     guard.connect = connect;
     let failure = match sent {
-        Ok(Ok((response, upstream))) => {
+        Some(Ok((response, upstream))) => {
             return respond(guard, response, upstream, answer, client_upgrade, version);
         }
-        Ok(Err(failure)) => failure,
-        Err(_) => Failure::ResponseTimeout,
+        Some(Err(failure)) => failure,
+        None => Failure::ResponseTimeout,
     };
     let route = Arc::clone(guard.route());
     let app = &route.app.name;

@@ -25,6 +25,42 @@ use crate::proxy;
 /// cleanly before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// Tasks the gateway's runtime runs between looks for I/O events (tokio's default is 61). A
+/// proxied request is a few short polls, so looking more often hands ready sockets on sooner,
+/// in smaller batches: on `bench/gateway.sh` (2 CPUs) 8 served some 5% more requests than 61,
+/// with a lower p99.
+const EVENT_INTERVAL: u32 = 8;
+
+/// See [`Gateway::spawn_on_own_runtime`].
+pub(crate) fn spawn_on_own_runtime(
+    gateway: Arc<Gateway>,
+    listener: std::net::TcpListener,
+    threads: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<io::Result<()>>> {
+    listener.set_nonblocking(true)?;
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    let runtime = builder
+        .enable_all()
+        .event_interval(EVENT_INTERVAL)
+        .thread_name("gateway")
+        .build()?;
+    std::thread::Builder::new()
+        .name("gateway".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener)?;
+                serve(gateway, listener, shutdown).await
+            })
+        })
+}
+
 pub(crate) async fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,

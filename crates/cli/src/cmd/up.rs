@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use spread_agent::{Agent, AgentConfig, Assignment, TaskEnd};
 use spread_core::{AppId, DesiredInstance, Observed, State, desired_instances};
-use spread_gateway::{Gateway, GatewayConfig};
+use spread_gateway::{DEFAULT_THREADS, Gateway, GatewayConfig};
 use spread_raft::RaftNode;
 use spread_server::{
     BuildEvents, BuildFailure, BuildFuture, BuildRequest, BuiltImage, LogSource, NodeBuilder,
@@ -126,9 +126,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     config.domain = args.domain.clone();
     config.snapshot_every = args.snapshot_every;
     config.new_admin_token = args.new_admin_token;
-    let http = tokio::net::TcpListener::bind(args.http_listen)
-        .await
-        .with_context(|| {
+    let http = std::net::TcpListener::bind(args.http_listen).with_context(|| {
             format!(
                 "cannot listen on {} for the app gateway; stop what uses it, or pass \
                  --http-listen ADDR (ports below 1024 need root), e.g. --http-listen 127.0.0.1:8080",
@@ -172,7 +170,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
         }
         None => None,
     };
-    let serving = tokio::spawn(gateway.clone().serve(http, stopped(stop_rx.clone())));
+    // The gateway gets a runtime of its own, so requests never wait behind the control plane.
+    let serving = gateway
+        .clone()
+        .spawn_on_own_runtime(http, DEFAULT_THREADS, stopped(stop_rx.clone()))
+        .context("cannot start the app gateway")?;
     // A wildcard listen address is reachable on loopback; that is what the local CLI uses.
     let local = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -201,8 +203,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
         () = deadline => println!("Requests still running after {SHUTDOWN_GRACE:?}; stopping anyway."),
     }
     // The gateway stopped accepting with the server; its open requests get the same grace.
-    match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the gateway stopped with an error"),
+    let joined = tokio::task::spawn_blocking(move || serving.join());
+    match tokio::time::timeout(SHUTDOWN_GRACE, joined).await {
+        Ok(Ok(Ok(Err(e)))) => tracing::warn!(error = %e, "the gateway stopped with an error"),
         Err(_) => println!("App requests still running after {SHUTDOWN_GRACE:?}; stopping anyway."),
         _ => {}
     }

