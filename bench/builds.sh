@@ -13,6 +13,7 @@ CACHE=${1:-/var/cache/spread-test/builder}
 BIN=${SPREAD_BIN:-target/release/spread}
 [[ -x $BIN ]] || cargo build --release -p spread-cli
 WORK=$(mktemp -d /tmp/spread-bench-builds.XXXXXX)
+chmod 755 "$WORK"  # containers run as other users and must reach their bundles under it
 export XDG_CONFIG_HOME=$WORK/config
 PORT=7391
 HTTP=7392
@@ -68,12 +69,12 @@ PY
 src=$WORK/src-latency
 cp -r examples/python "$src"
 "$BIN" apps create latency >/dev/null
-"$BIN" deploy "$src" -a latency >/dev/null 2>&1
+"$BIN" deploy "$src" -a latency >"$WORK/latency.0" 2>&1 || { cat "$WORK/latency.0" "$WORK/daemon.log"; exit 1; }
 latencies=()
 for round in 1 2 3 4 5; do
-  sed -i "s/from Python on Spread!.*\\n/from Python on Spread! round $round\\n/" "$src/app.py"
+  sed -i "s/on Spread!\( round [0-9]*\)\?/on Spread! round $round/" "$src/app.py"
   start=$(date +%s%N)
-  "$BIN" deploy "$src" -a latency >"$WORK/latency.$round" 2>&1
+  "$BIN" deploy "$src" -a latency >"$WORK/latency.$round" 2>&1 || { cat "$WORK/latency.$round"; exit 1; }
   until curl -sf -H "Host: latency.localhost" "http://127.0.0.1:$HTTP/" | grep -q "round $round"; do
     sleep 0.02
   done
