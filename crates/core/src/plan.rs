@@ -107,6 +107,13 @@ pub fn release_task(
     if let Some((_, value)) = task.env.iter_mut().find(|(k, _)| k == "SPREAD_INSTANCE") {
         value.clone_from(&task.id);
     }
+    // Expanded again, so `$SPREAD_INSTANCE` names the task's own ID.
+    let lookup: BTreeMap<&str, &str> = task
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    task.argv = argv.iter().map(|a| expand(a, &lookup)).collect();
     task
 }
 

@@ -120,6 +120,11 @@ impl Gateway {
         }
     }
 
+    /// Whether the route table sends requests to this backend now.
+    pub fn is_routed(&self, backend_id: &str) -> bool {
+        self.registry().backends.contains_key(backend_id)
+    }
+
     /// Per-app metrics as Prometheus text exposition.
     pub fn render_metrics(&self) -> String {
         let apps: Vec<_> = self.registry().apps.values().cloned().collect();

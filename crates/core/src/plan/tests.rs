@@ -269,6 +269,17 @@ fn a_release_task_gets_the_environment_of_the_release_to_be() {
         .find(|(k, _)| k == "SPREAD_INSTANCE")
         .unwrap();
     assert_eq!(instance.1, task.id);
+    let named = release_task(
+        app,
+        task_image(app),
+        vec!["$SPREAD_INSTANCE".into()],
+        "build-1",
+    );
+    assert_eq!(
+        named.argv,
+        std::slice::from_ref(&named.id),
+        "the task's own ID, not a throwaway one"
+    );
     let other = release_task(app, task_image(app), vec!["migrate".into()], "build-2");
     assert_ne!(other.id, task.id, "each build's task has its own ID");
     let long = "a".repeat(63);

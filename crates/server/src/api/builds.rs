@@ -406,7 +406,9 @@ async fn rolled_out(state: &AppState, app: &AppName, version: u64) -> BuildEvent
             },
             Ok(_) = stopping.wait_for(|stop| *stop) => {
                 return failed(BuildFailure::new(format!(
-                    "the platform is stopping; v{version} was released and rolls out when it is back"
+                    "the platform is stopping; v{version} was released and its rollout goes on when it \
+                     is back (it fails if its instances are not healthy within the health timeout \
+                     of its release)"
                 )));
             }
         }

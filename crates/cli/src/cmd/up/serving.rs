@@ -71,7 +71,9 @@ pub(super) fn observe(agent: &Agent, wanted: &[DesiredInstance]) -> BTreeMap<Str
 fn observed_of(instance: &InstanceView) -> Observed {
     match instance.state {
         InstanceState::Running if instance.healthy => Observed::Healthy,
-        InstanceState::Crashed | InstanceState::OomKilled => Observed::Failed {
+        // Any exit before it is healthy counts, also one already followed by a restart that
+        // the controller did not see in between.
+        _ if instance.last_exit.is_some() => Observed::Failed {
             reason: exit_reason(instance.last_exit),
         },
         _ => Observed::Starting,
@@ -123,6 +125,9 @@ fn route_table(
         .collect()
 }
 
+/// How long a drain waits for the route table to drop the instance first.
+const ROUTES_CATCH_UP: Duration = Duration::from_secs(2);
+
 /// Drains instances from the gateway before the agent stops them.
 pub(super) struct Drain(pub Arc<Gateway>);
 
@@ -132,7 +137,16 @@ impl Router for Drain {
         instance: &'a str,
         timeout: Duration,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(self.0.drain(instance, timeout))
+        Box::pin(async move {
+            // The agent and the route sync both react to the same applied entry. Draining an
+            // instance the table still routes to, before the new instances are in it, would
+            // leave the app without a backend (503): first wait for the table to let it go.
+            let until = tokio::time::Instant::now() + ROUTES_CATCH_UP;
+            while self.0.is_routed(instance) && tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            self.0.drain(instance, timeout).await;
+        })
     }
 }
 
