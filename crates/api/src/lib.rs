@@ -331,6 +331,9 @@ pub struct PushedImage {
     pub release: u64,
 }
 
+/// The `step` of a `failed` build event whose release was made but did not roll out.
+pub const ROLLOUT_STEP: &str = "rollout";
+
 /// What the gateway saw of an app's requests since the platform started:
 /// `GET /v1/apps/{app}/router`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -178,8 +178,7 @@ fn event_line(event: &BuildEvent) -> Option<String> {
 
 /// The error a failed build ends the command with.
 fn failure(message: &str, step: Option<&str>, exit_code: Option<i32>) -> String {
-    // The server's name for a release that was made but did not roll out.
-    if step == Some("rollout") {
+    if step == Some(spread_api::ROLLOUT_STEP) {
         return format!("the deploy failed: {message}");
     }
     let at = match (step, exit_code) {

@@ -29,9 +29,6 @@ use crate::error::ApiError;
 use crate::extract::Path;
 use crate::{AppState, auth};
 
-/// The `step` of a `failed` event whose release was made but did not roll out.
-const ROLLOUT_STEP: &str = "rollout";
-
 /// How long a refused upload is read and dropped after the answer.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -389,7 +386,7 @@ async fn rolled_out(state: &AppState, app: &AppName, version: u64) -> BuildEvent
                     message: format!(
                         "v{version} failed to roll out: {reason}; {keeps}. See `spread logs -a {app}`"
                     ),
-                    step: Some(ROLLOUT_STEP.to_owned()),
+                    step: Some(spread_api::ROLLOUT_STEP.to_owned()),
                     exit_code: None,
                 });
             }
